@@ -1,0 +1,178 @@
+"""Temporal-stability metrics for a dreamed video against its input (numpy / OpenCV).
+
+* ``warping_error`` — E_warp of Lai et al. 2018: flow on the INPUT frames, output frame t+1 warped
+  back onto frame t, per-channel MSE on [0, 1] values over non-occluded pixels, mean over pairs.
+* ``dream_strength`` — mean |output − input| on [0, 1] values: how much the video was changed.
+
+Always read E_warp(output) beside E_warp(input) (the floor: what flow errors alone cost) and the
+dream strength (an output that does not dream is trivially stable). ``temporal_stats`` computes
+all of them in one streaming pass, sharing the flows.
+
+Frames are RGB ``HxWx3``, uint8 (0..255) or float (0..1), given as any iterables (lists, arrays,
+generators); only two frames of each are held at a time. If the output frames differ in size from
+the input frames, the input frames are resized to the output size first.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple, Optional
+
+import cv2
+import numpy as np
+
+from .errors import DreamvidError
+from .flow import FlowEstimator, occlusion_mask, warp
+
+__all__ = ["warping_error", "dream_strength", "TemporalStats", "temporal_stats"]
+
+_MISSING = object()
+
+
+class _LengthMismatch(DreamvidError):
+    """The input and output sequences have different lengths."""
+
+
+def _to_float01(frame: np.ndarray) -> np.ndarray:
+    """``HxWx3`` uint8 or float -> float32 in [0, 1]."""
+    frame = np.asarray(frame)
+    if frame.dtype == np.uint8:
+        return frame.astype(np.float32) * np.float32(1.0 / 255.0)
+    return frame.astype(np.float32, copy=False)
+
+
+def _resize_to(frame: np.ndarray, hw) -> np.ndarray:
+    """Resize ``frame`` to ``hw = (H, W)`` if it differs (area when shrinking, else bilinear)."""
+    frame = np.asarray(frame)
+    h, w = hw
+    if frame.shape[:2] == (h, w):
+        return frame
+    shrink = h * w < frame.shape[0] * frame.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(frame, (w, h), interpolation=interp)
+
+
+def _pairs(input_frames: Iterable, output_frames: Iterable):
+    """Yield ``(input at output size, output)`` pairs; raise _LengthMismatch at a length mismatch."""
+    it_in, it_out = iter(input_frames), iter(output_frames)
+    n = 0
+    while True:
+        a = next(it_in, _MISSING)
+        b = next(it_out, _MISSING)
+        if a is _MISSING or b is _MISSING:
+            if a is not _MISSING or b is not _MISSING:
+                longer = "input" if a is not _MISSING else "output"
+                raise _LengthMismatch(
+                    f"the {longer} has more frames than the other (which stopped after {n}); "
+                    "compare videos of the same length"
+                )
+            return
+        b = np.asarray(b)
+        if b.ndim != 3 or b.shape[2] != 3 or np.asarray(a).ndim != 3:
+            raise ValueError(f"expected RGB HxWx3 frames, got {np.shape(a)} and {b.shape}")
+        n += 1
+        yield _resize_to(a, b.shape[:2]), b
+
+
+class TemporalStats(NamedTuple):
+    """Result of :func:`temporal_stats`."""
+
+    e_warp_output: float  #: E_warp of the output (lower = more stable)
+    e_warp_input: float  #: E_warp of the input at the output size: the floor
+    ratio: float  #: e_warp_output / e_warp_input (1 = as stable as the input itself)
+    dream_strength: float  #: mean |output − input| in [0, 1]
+    frames: int  #: frames compared
+    pairs: int  #: frame pairs that had reliable pixels and entered E_warp
+    truncated: bool  #: the two sequences had different lengths; the longer one was cut
+
+
+def _pair_error(a_t: np.ndarray, a_next: np.ndarray, flow: np.ndarray, m: np.ndarray, n: float):
+    """Per-channel MSE of ``a_t`` vs ``a_next`` warped back along ``flow`` over mask ``m``."""
+    d = warp(a_next, flow)
+    d -= a_t
+    d *= d
+    return float(np.einsum("hwc,hw->", d, m)) / n
+
+
+def temporal_stats(
+    input_frames: Iterable,
+    output_frames: Iterable,
+    est: Optional[FlowEstimator] = None,
+    *,
+    strict: bool = True,
+) -> TemporalStats:
+    """E_warp of output and input, their ratio and the dream strength, in one pass.
+
+    For each consecutive pair (t, t+1): ``f = est.calc(in_t, in_{t+1})`` (flow t→t+1 on the input),
+    ``g = est.calc(in_{t+1}, in_t)``; the non-occluded pixels of frame t are
+    ``occlusion_mask(flow_fwd=g, flow_bwd=f) > 0.5``; the error is the mean over those pixels and
+    the 3 channels of ``(warp(out_{t+1}, f) − out_t)²`` (values in [0, 1]). Pairs with no reliable
+    pixel (scene cuts) are skipped. E_warp is the mean over pairs.
+
+    Args:
+        input_frames, output_frames: iterables of RGB ``HxWx3`` frames (uint8 or float [0, 1]).
+        est: flow estimator (default: DIS medium).
+        strict: raise :class:`DreamvidError` if the lengths differ; otherwise compare the common
+            prefix and set ``truncated``.
+
+    Returns:
+        :class:`TemporalStats`.
+    """
+    if est is None:
+        est = FlowEstimator("dis", "medium")
+    e_out = e_in = 0.0
+    strength_sum = 0.0
+    pairs = frames = 0
+    prev = None  # (input as given, input float, output float)
+    try:
+        for a, b in _pairs(input_frames, output_frames):
+            af, bf = _to_float01(a), _to_float01(b)
+            strength_sum += float(np.abs(bf - af).mean())
+            frames += 1
+            if prev is not None:
+                a0, a0f, b0f = prev
+                f = est.calc(a0, a)  # flow t -> t+1, lives in frame t
+                g = est.calc(a, a0)
+                m = (occlusion_mask(flow_fwd=g, flow_bwd=f) > 0.5).astype(np.float32)
+                n = float(m.sum()) * 3.0
+                if n > 0:
+                    e_out += _pair_error(b0f, bf, f, m, n)
+                    e_in += _pair_error(a0f, af, f, m, n)
+                    pairs += 1
+            prev = (a, af, bf)
+        truncated = False
+    except _LengthMismatch:
+        if strict:
+            raise
+        truncated = True
+    if frames == 0:
+        raise DreamvidError("no frames to compare")
+    e_out = e_out / pairs if pairs else float("nan")
+    e_in = e_in / pairs if pairs else float("nan")
+    ratio = e_out / e_in if e_in > 0 else float("inf") if e_out > 0 else float("nan")
+    return TemporalStats(e_out, e_in, ratio, strength_sum / frames, frames, pairs, truncated)
+
+
+def warping_error(
+    input_frames: Iterable, output_frames: Iterable, est: Optional[FlowEstimator] = None
+) -> float:
+    """E_warp (Lai et al. 2018) of ``output_frames``, flow computed on ``input_frames``.
+
+    See :func:`temporal_stats` for the exact definition. Pass the input as the output too to get
+    the input's own E_warp (the floor). Frames: RGB ``HxWx3`` uint8 or float [0, 1], same count;
+    input resized to the output size when they differ. Returns NaN for fewer than two frames.
+    """
+    return temporal_stats(input_frames, output_frames, est).e_warp_output
+
+
+def dream_strength(input_frames: Iterable, output_frames: Iterable) -> float:
+    """Mean ``|output − input|`` over all frames, pixels and channels, on [0, 1] values.
+
+    Input frames are resized to the output size when they differ. Same frame count required.
+    """
+    total, frames = 0.0, 0
+    for a, b in _pairs(input_frames, output_frames):
+        total += float(np.abs(_to_float01(b) - _to_float01(a)).mean())
+        frames += 1
+    if frames == 0:
+        raise DreamvidError("no frames to compare")
+    return total / frames
