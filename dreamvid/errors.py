@@ -8,3 +8,9 @@ class DreamvidError(Exception):
     """
 
     exit_code = 2
+
+
+class Interrupted(DreamvidError):
+    """The user stopped a render (Ctrl-C); the checkpoint is consistent. Exit code 130."""
+
+    exit_code = 130

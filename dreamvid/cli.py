@@ -1,0 +1,183 @@
+"""Command line: parse arguments into settings and call the library. Nothing else lives here.
+
+    dreamvid INPUT -o OUTPUT [--preset NAME] [flags]       image, video, frame folder or glob
+    dreamvid zoom INPUT -o OUTPUT [--frames N] [--zoom F]   an endless zoom loop
+    dreamvid --list-models | --list-presets | --list-layers MODEL
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import List, Optional, Sequence
+
+from . import __version__
+from .dream import DreamSettings
+from .errors import DreamvidError
+from .models import MODELS, layer_table
+from .objectives import parse_layer_weights
+from .presets import DEFAULT_PRESET, PRESETS, settings_from_preset
+from .media import parse_fps
+from .settings import RunOptions, VideoSettings, ZoomSettings
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2, like every other bad input
+        raise DreamvidError(f"{message} (see 'dreamvid --help')")
+
+
+def _add_dream_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("dream (override the preset)")
+    g.add_argument("--preset", help=f"named settings (default: {DEFAULT_PRESET}); see --list-presets")
+    g.add_argument("--model", help="network; see --list-models")
+    g.add_argument("--weights", help="local state dict for the model, or 'random' (tests/benchmarks)")
+    g.add_argument("--layers", help="weighted layer mix, e.g. mixed3=0.5,mixed4=2.0")
+    g.add_argument("--channel", help="maximise one channel, e.g. mixed4:70")
+    g.add_argument("--class", dest="class_index", type=int, help="visualise ImageNet class N (0..999)")
+    g.add_argument("--guide", help="dream toward the features of this image")
+    g.add_argument("--step", type=float, help="ascent step in [0,1] pixel space")
+    g.add_argument("--iterations", type=int, help="ascent steps per octave")
+    g.add_argument("--octaves", type=int, help="number of octaves")
+    g.add_argument("--octave-scale", type=float, help="size ratio between octaves (e.g. 1.4)")
+    g.add_argument("--max-loss", type=float, help="stop an octave once the loss passes this")
+    g.add_argument("--jitter", type=int, help="random shift in px before each step")
+    g.add_argument("--lap-norm", type=int, help="Laplacian-pyramid gradient normalisation levels (0=off)")
+    g.add_argument("--l2-decay", type=float, help="per-step pull toward grey (class visualisation)")
+    g.add_argument("--blur-every", type=int, help="blur every N steps (class visualisation)")
+    g.add_argument("--tile-size", type=int, help="process larger images in tiles of this size")
+    g.add_argument("--seed", type=int, help="random seed (default 0): same seed, same pixels")
+    r = p.add_argument_group("run")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    r.add_argument("--max-side", type=int, help="dream at a reduced size: longest side in px")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _add_render_flags(p: argparse.ArgumentParser) -> None:
+    r = p.add_argument_group("output and resuming")
+    r.add_argument("--quality", type=int, help="encoder CRF (lower = better; default per format)")
+    r.add_argument("--keep-frames", action="store_true", help="keep the checkpoint frames after encoding")
+    r.add_argument("--fresh", action="store_true", help="discard an existing checkpoint and start over")
+    r.add_argument("--checkpoint-dir", help="where to keep the checkpoint folder (default: beside the output)")
+
+
+def build_main_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dreamvid", description="DeepDream for images, videos, frame folders and zoom loops. "
+                "'dreamvid zoom --help' for infinite-zoom loops.")
+    p.add_argument("input", nargs="?", help="image, video, folder of frames, or a quoted glob")
+    p.add_argument("-o", "--output", help="output .png/.jpg, .mp4, .webm, .gif or folder/")
+    p.add_argument("--version", action="version", version=f"dreamvid {__version__}")
+    p.add_argument("--list-models", action="store_true", help="list the models and exit")
+    p.add_argument("--list-layers", metavar="MODEL", help="list a model's dreamable layers and exit")
+    p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    _add_dream_flags(p)
+    v = p.add_argument_group("video")
+    v.add_argument("--flow", help="dis (default) | farneback | static (no warping) | none (independent frames)")
+    v.add_argument("--blend", type=float, help="weight of the carried dream, below 1 (default 0.7)")
+    v.add_argument("--next-iterations", type=int, help="iterations per octave after the first frame")
+    v.add_argument("--next-octaves", type=int, help="octaves after the first frame")
+    v.add_argument("--start", type=int, help="first frame index (default 0)")
+    v.add_argument("--end", type=int, help="frame index to stop before (default: the end)")
+    v.add_argument("--fps", help="frame rate for frame folders (e.g. 25 or 30000/1001)")
+    v.add_argument("--no-audio", action="store_true", help="do not carry the input's audio")
+    _add_render_flags(p)
+    return p
+
+
+def build_zoom_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dreamvid zoom", description="An endless, seamless infinite-zoom dream loop.")
+    p.add_argument("input", help="image, 'noise', or a colour like '#203040'")
+    p.add_argument("-o", "--output", required=True, help="output .gif, .mp4, .webm or folder/")
+    z = p.add_argument_group("zoom")
+    z.add_argument("--frames", type=int, help=f"number of frames (default {ZoomSettings.frames})")
+    z.add_argument("--zoom", type=float, help=f"zoom factor per frame (default {ZoomSettings.zoom})")
+    z.add_argument("--rotate", type=float, help="rotation in degrees per frame (default 0)")
+    z.add_argument("--translate", help="shift in px per frame, DX,DY (default 0,0)")
+    z.add_argument("--fps", help=f"output frame rate (default {ZoomSettings.fps}); motion is per frame")
+    z.add_argument("--size", help="WxH when starting from noise or a colour (default 400x300)")
+    z.add_argument("--frame-iterations", type=int, help="iterations per octave for each new frame")
+    z.add_argument("--frame-octaves", type=int, help="octaves for each new frame (default 2)")
+    z.add_argument("--no-loop", action="store_true", help="an open-ended sequence, not a seamless loop")
+    _add_dream_flags(p)
+    _add_render_flags(p)
+    return p
+
+
+def dream_settings(a: argparse.Namespace) -> DreamSettings:
+    layers = tuple(parse_layer_weights(a.layers)) if a.layers else None
+    return settings_from_preset(
+        a.preset, model=a.model, layers=layers, channel=a.channel, class_index=a.class_index,
+        guide=a.guide, step=a.step, iterations=a.iterations, octaves=a.octaves,
+        octave_scale=a.octave_scale, max_loss=a.max_loss, jitter=a.jitter, lap_norm=a.lap_norm,
+        l2_decay=a.l2_decay, blur_every=a.blur_every, tile_size=a.tile_size, seed=a.seed)
+
+
+def run_options(a: argparse.Namespace) -> RunOptions:
+    return RunOptions(device=a.device, weights=a.weights, quiet=a.quiet,
+                      audio=not getattr(a, "no_audio", False), quality=a.quality,
+                      keep_frames=a.keep_frames, fresh=a.fresh, checkpoint_dir=a.checkpoint_dir)
+
+
+def _video_settings(a: argparse.Namespace) -> VideoSettings:
+    from .presets import get_preset
+    base = VideoSettings(**get_preset(a.preset or DEFAULT_PRESET).video)
+    given = dict(flow=a.flow, blend=a.blend, next_iterations=a.next_iterations, next_octaves=a.next_octaves,
+                 start=a.start, end=a.end, max_side=a.max_side, fps=parse_fps(a.fps) if a.fps else None)
+    return base.replace(**{k: v for k, v in given.items() if v is not None}).validate()
+
+
+def _zoom_settings(a: argparse.Namespace) -> ZoomSettings:
+    def pair(text: str, sep: str, what: str, cast=float):
+        try:
+            x, y = (cast(t) for t in text.lower().split(sep))
+            return x, y
+        except ValueError:
+            raise DreamvidError(f"bad {what} '{text}'") from None
+    given = dict(frames=a.frames, zoom=a.zoom, rotate=a.rotate, max_side=a.max_side,
+                 translate=pair(a.translate, ",", "--translate (write DX,DY)") if a.translate else None,
+                 fps=parse_fps(a.fps) if a.fps else None,
+                 size=pair(a.size, "x", "--size (write WxH)", int) if a.size else None,
+                 frame_iterations=a.frame_iterations, frame_octaves=a.frame_octaves)
+    z = ZoomSettings().replace(**{k: v for k, v in given.items() if v is not None})
+    return z.replace(loop=not a.no_loop).validate()
+
+
+def _print_lists(a: argparse.Namespace) -> bool:
+    if a.list_models:
+        for name, spec in MODELS.items():
+            print(f"{name:20s} {spec.description}")
+        return True
+    if a.list_presets:
+        for name, p in PRESETS.items():
+            print(f"{name:14s} {p.settings['model']:20s} {p.description}")
+        return True
+    if a.list_layers:
+        for name, channels, aliases in layer_table(a.list_layers):
+            also = f"  (also {', '.join(aliases)})" if aliases else ""
+            print(f"{name:16s} {channels:5d} channels{also}")
+        return True
+    return False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI; raises DreamvidError for bad input (the caller maps it to exit code 2)."""
+    import sys
+    args: List[str] = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "zoom":
+        a = build_zoom_parser().parse_args(args[1:])
+        from .zoom import zoom_loop
+        zoom_loop(a.input, a.output, dream_settings(a), _zoom_settings(a), run_options(a))
+        return 0
+    a = build_main_parser().parse_args(args)
+    if _print_lists(a):
+        return 0
+    if not a.input or not a.output:
+        raise DreamvidError("give an INPUT and -o OUTPUT, e.g. dreamvid samples/bunny.mp4 -o out.mp4")
+    settings = dream_settings(a)
+    from .image import IMAGE_EXTENSIONS
+    if a.output.lower().endswith(IMAGE_EXTENSIONS):
+        from .image import dream_image
+        dream_image(a.input, a.output, settings, max_side=a.max_side, device=a.device,
+                    weights=a.weights, quiet=a.quiet)
+        return 0
+    from .render import dream_video
+    dream_video(a.input, a.output, settings, _video_settings(a), run_options(a))
+    return 0

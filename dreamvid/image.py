@@ -1,0 +1,42 @@
+"""Dream one image file into another."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from .dream import DreamSettings
+from .dreamer import Dreamer
+from .errors import DreamvidError
+from .media import read_image, resize_to_max_side, write_image
+from .presets import settings_from_preset
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def dream_image(input_path: str, output_path: str, settings: Optional[DreamSettings] = None,
+                max_side: Optional[int] = None, device: str = "auto", weights: Optional[str] = None,
+                quiet: bool = False, dreamer: Optional[Dreamer] = None) -> np.ndarray:
+    """Dream `input_path` and write the result to `output_path` (PNG or JPEG by extension).
+
+    settings: DreamSettings (default: the default preset). max_side: dream at a reduced size.
+    Returns the dreamed image, RGB uint8 (H, W, 3). The output is written atomically.
+    """
+    if not output_path.lower().endswith(IMAGE_EXTENSIONS):
+        raise DreamvidError(f"cannot write an image to {output_path}: use a .png or .jpg output")
+    if os.path.isdir(output_path):
+        raise DreamvidError(f"output {output_path} is a folder: give an image file name")
+    rgb = read_image(input_path)
+    if max_side:
+        rgb = resize_to_max_side(rgb, max_side)
+    settings = settings or settings_from_preset()
+    dreamer = dreamer or Dreamer(settings, device, weights, quiet=quiet)
+    h, w = rgb.shape[:2]
+    with tqdm(total=dreamer.steps(h, w), desc="dreaming", unit="step", disable=quiet, leave=False) as bar:
+        out = dreamer(rgb, index=0, on_step=lambda: bar.update(1))
+    result = (out * 255.0 + 0.5).astype(np.uint8)
+    write_image(output_path, result)
+    return result

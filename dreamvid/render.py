@@ -1,0 +1,144 @@
+"""The per-frame loop of a video render: source → temporal carry → dream → checkpoint → encode.
+
+Frame t starts from the raw frame plus the previous dream's residual carried along optical flow
+(flow.temporal_init); the first frame gets the preset's full schedule, later frames a shorter one.
+Each finished frame is quantised to uint8, saved in the checkpoint and carried *as saved*, so a
+resumed render continues from exactly the pixels an uninterrupted one would have had. The output
+is encoded from the checkpoint frames at the end (audio muxed), then the checkpoint is removed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import Checkpoint, checkpoint_folder, input_fingerprint
+from .dream import DreamSettings
+from .dreamer import Dreamer
+from .errors import DreamvidError, Interrupted
+from .flow import FlowEstimator, temporal_init
+from .media import AudioSpec, FrameSource, open_sink, open_source, output_kind, resize_to_max_side
+from .presets import settings_from_preset
+from .settings import RunOptions, VideoSettings
+
+
+def next_schedule(settings: DreamSettings, video: VideoSettings):
+    """(octaves, iterations) for frames after the first: they start from a carried dream."""
+    iterations = video.next_iterations
+    if iterations is None:
+        iterations = max(1, math.ceil(settings.iterations * video.next_iteration_ratio))
+    octaves = min(video.next_octaves or settings.octaves, settings.octaves)
+    return octaves, iterations
+
+
+def _source_identity(source: FrameSource, spec: str) -> dict:
+    files = getattr(source, "files", None)
+    if files and len(files) > 1 or (files and files[0] != spec):
+        # A folder or glob: the list of files with their sizes and times.
+        import hashlib
+        import os
+        h = hashlib.sha256()
+        for f in files:
+            st = os.stat(f)
+            h.update(f"{os.path.basename(f)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        fp = {"path": spec, "files": len(files), "listing_sha256": h.hexdigest()[:32]}
+    else:
+        fp = input_fingerprint(spec)
+    return {**fp, "frames": source.num_frames, "fps": str(source.fps),
+            "size": [source.width, source.height]}
+
+
+def _frame_range(source: FrameSource, video: VideoSettings, spec: str):
+    if video.start >= source.num_frames:
+        raise DreamvidError(f"--start {video.start} is past the end of {spec}, which has "
+                            f"{source.num_frames} frames (0..{source.num_frames - 1})")
+    end = source.num_frames if video.end is None else min(video.end, source.num_frames)
+    return video.start, end
+
+
+def dream_video(input: str, output: str, settings: Optional[DreamSettings] = None,
+                video: Optional[VideoSettings] = None, run: Optional[RunOptions] = None,
+                dreamer: Optional[Dreamer] = None) -> str:
+    """Dream a video file, frame folder or glob into `output` (.mp4, .webm, .gif or folder/).
+
+    Resumes from the checkpoint beside the output when the same render was stopped before.
+    Returns the output path. Bad input raises DreamvidError; Ctrl-C raises errors.Interrupted
+    after the checkpoint is consistent.
+    """
+    settings = settings or settings_from_preset()
+    video = (video or VideoSettings()).validate()
+    run = run or RunOptions()
+    kind = output_kind(output)  # an unknown extension fails before any work
+    source = open_source(input, video.fps)
+    start, end = _frame_range(source, video, input)
+    total = end - start
+    dreamer = dreamer or Dreamer(settings, run.device, run.weights, quiet=run.quiet)
+    identity = {"input": _source_identity(source, input), "dream": dreamer.identity, "video": video.to_dict()}
+
+    ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, total)
+    with ckpt:
+        done = ckpt.open(fresh=run.fresh)
+        if 0 < done < total and not run.quiet:
+            print(f"dreamvid: resuming at frame {start + done} of {end}", file=sys.stderr)
+        if done < total:
+            _render_frames(source, ckpt, dreamer, settings, video, run, start, end, done)
+        height, width = ckpt.load(0).shape[:2]
+        audio = None
+        if run.audio and source.has_audio and kind in ("mp4", "webm"):
+            audio = AudioSpec(source.path, float(start / source.fps), float(total / source.fps))
+        with open_sink(output, source.fps, width, height, audio=audio, quality=run.quality) as sink:
+            for frame in tqdm(ckpt.frames(total), total=total, desc="encoding", unit="frame",
+                              disable=run.quiet, leave=False):
+                sink.write(frame)
+    if not run.keep_frames:
+        ckpt.remove()
+    return output
+
+
+def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, settings: DreamSettings,
+                   video: VideoSettings, run: RunOptions, start: int, end: int, done: int) -> None:
+    """Dream frames start+done .. end-1 into the checkpoint."""
+    total = end - start
+    warping = video.flow in ("dis", "farneback")
+    estimator = FlowEstimator(video.flow) if warping else None
+    next_octaves, next_iterations = next_schedule(settings, video)
+
+    def load_raw(rgb: np.ndarray) -> np.ndarray:
+        if video.max_side:
+            rgb = resize_to_max_side(rgb, video.max_side)
+        return rgb.astype(np.float32) / 255.0
+
+    # A resumed run needs the raw frame before the first one it dreams, and that frame's dream.
+    frames = source.frames(start + done - 1 if done else start, end)
+    prev_raw = prev_dream = None
+    if done:
+        prev_raw = load_raw(next(frames))
+        prev_dream = ckpt.load(done - 1).astype(np.float32) / 255.0
+
+    bar = tqdm(total=total, initial=done, unit="frame", desc="dreaming", disable=run.quiet,
+               dynamic_ncols=True)
+    k = done
+    try:
+        for k in range(done, total):
+            raw = load_raw(next(frames))
+            if k == 0 or video.flow == "none":
+                out = dreamer(raw, index=start + k)
+            else:
+                init = temporal_init(raw, prev_raw, prev_dream, estimator, video.blend).init
+                out = dreamer(init, index=start + k, octaves=next_octaves, iterations=next_iterations)
+            frame = (out * 255.0 + 0.5).astype(np.uint8)
+            ckpt.save(k, frame)
+            prev_raw, prev_dream = raw, frame.astype(np.float32) / 255.0
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        raise Interrupted(f"stopped at frame {start + k} of {end}; the {k} finished frames are kept in "
+                          f"{ckpt.folder}: run the same command again to resume") from None
+    except StopIteration:
+        raise DreamvidError(f"{source.path} ended early: decoded fewer frames than its "
+                            f"{source.num_frames} announced") from None
+    bar.close()

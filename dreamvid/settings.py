@@ -1,0 +1,112 @@
+"""Settings of videos, zoom loops and runs: defaults and valid ranges, defined once.
+
+The dream itself is configured by :class:`dreamvid.dream.DreamSettings` (filled from presets).
+Fields marked "pixels" change the rendered frames and are part of a checkpoint's identity;
+the others (RunOptions) may change between a stop and a resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from typing import Optional, Tuple
+
+from .errors import DreamvidError
+
+FLOW_METHODS = ("dis", "farneback", "static", "none")
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """How a video is dreamed frame to frame (all pixels)."""
+
+    flow: str = "dis"                    # dis | farneback | static (carry without warping) | none
+    blend: float = 0.7                   # weight of the carried dream residual (a decay below 1)
+    # Frames after the first start from a carried dream and need far less ascent:
+    next_iterations: Optional[int] = None  # iterations per octave; None = ceil(ratio × preset's)
+    next_iteration_ratio: float = 0.4
+    next_octaves: Optional[int] = 2        # the largest octaves only; None = all of the preset's
+    start: int = 0                       # first frame index (inclusive)
+    end: Optional[int] = None            # last frame index (exclusive); None = to the end
+    max_side: Optional[int] = None       # dream at a reduced size (aspect kept)
+    fps: Optional[Fraction] = None       # frame rate for frame folders / globs
+
+    def validate(self) -> "VideoSettings":
+        if self.flow not in FLOW_METHODS:
+            raise DreamvidError(f"unknown --flow '{self.flow}': choose one of {', '.join(FLOW_METHODS)}")
+        if not 0.0 <= self.blend < 1.0:
+            raise DreamvidError("--blend must be in [0, 1): it is a decay, 1 would let dreams pile up")
+        if self.next_iterations is not None and self.next_iterations < 0:
+            raise DreamvidError("--next-iterations must be >= 0")
+        if self.next_octaves is not None and self.next_octaves < 1:
+            raise DreamvidError("--next-octaves must be >= 1")
+        if not 0.0 < self.next_iteration_ratio <= 1.0:
+            raise DreamvidError("next_iteration_ratio must be in (0, 1]")
+        if self.start < 0:
+            raise DreamvidError("--start must be >= 0")
+        if self.end is not None and self.end <= self.start:
+            raise DreamvidError(f"--end ({self.end}) must be greater than --start ({self.start})")
+        if self.max_side is not None and self.max_side < 32:
+            raise DreamvidError("--max-side must be at least 32")
+        if self.fps is not None and self.fps <= 0:
+            raise DreamvidError("--fps must be > 0")
+        return self
+
+    def replace(self, **changes) -> "VideoSettings":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fps"] = str(self.fps) if self.fps is not None else None
+        return d
+
+
+@dataclass(frozen=True)
+class ZoomSettings:
+    """An infinite-zoom loop (all pixels). Zoom and rotation are per frame, whatever the fps."""
+
+    frames: int = 48
+    zoom: float = 1.04                   # scale factor per frame about the centre (>1 zooms in)
+    rotate: float = 0.0                  # degrees per frame, counter-clockwise
+    translate: Tuple[float, float] = (0.0, 0.0)  # pixels per frame (dx, dy)
+    fps: Fraction = Fraction(12)
+    loop: bool = True                    # close the loop seamlessly
+    max_side: Optional[int] = 400        # frame size bound (also for GIF size)
+    size: Tuple[int, int] = (400, 300)   # (width, height) when starting from noise or a colour
+    frame_iterations: Optional[int] = None  # ascent iterations per octave for each frame after the first
+    frame_octaves: Optional[int] = 2        # octaves for each frame after the first
+
+    def validate(self) -> "ZoomSettings":
+        if self.frames < 1:
+            raise DreamvidError("--frames must be at least 1")
+        if not self.zoom > 0:
+            raise DreamvidError("--zoom must be > 0 (1.05 zooms in 5% per frame, 1 holds still)")
+        if not self.fps > 0:
+            raise DreamvidError("--fps must be > 0")
+        if self.max_side is not None and self.max_side < 32:
+            raise DreamvidError("--max-side must be at least 32")
+        if min(self.size) < 32:
+            raise DreamvidError("--size must be at least 32x32")
+        return self
+
+    def replace(self, **changes) -> "ZoomSettings":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fps"] = str(self.fps)
+        return d
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is carried out; none of these change pixels (weights' identity is checked apart)."""
+
+    device: str = "auto"
+    weights: Optional[str] = None        # None = ImageNet weights; "random"; or a state-dict path
+    quiet: bool = False
+    audio: bool = True
+    quality: Optional[int] = None        # encoder CRF; None = the sink's default
+    keep_frames: bool = False
+    fresh: bool = False
+    checkpoint_dir: Optional[str] = None
