@@ -13,6 +13,9 @@ from .errors import DreamvidError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    # OpenCV's own warnings on a corrupt file would break "one clear line" on stderr.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from .cli import main as cli_main
 
     try:

@@ -74,6 +74,9 @@ def dream_video(input: str, output: str, settings: Optional[DreamSettings] = Non
     run = run or RunOptions()
     kind = output_kind(output)  # an unknown extension fails before any work
     source = open_source(input, video.fps)
+    if video.fps is not None and source.is_video:
+        raise DreamvidError(f"--fps sets the rate of frame folders and globs; the video {input} keeps "
+                            f"its own ({source.fps} fps): leave --fps out")
     start, end = _frame_range(source, video, input)
     total = end - start
     dreamer = dreamer or Dreamer(settings, run.device, run.weights, quiet=run.quiet)
