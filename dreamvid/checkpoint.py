@@ -2,22 +2,36 @@
 
 Layout of a checkpoint folder (``out.mp4.dreamvid/`` beside the output by default)::
 
-    manifest.json     what identifies the run (input, pixel settings, model, weights, version)
-                      and how far it got
-    lock              held with flock() by the rendering process (released by the OS on kill -9)
+    manifest.json     what identifies the run (input, pixel settings, model, weights, device,
+                      versions), the frame count, and how far it got
+    lock              held with flock() by the rendering process (the OS releases it on kill -9);
+                      holds that process's pid, for the message a second process prints
     frame_000000.png  finished frames, numbered from 0 = the first rendered frame
 
-Every file is written to a temporary name, fsynced and renamed, so a file under its final
-name is complete; a frame that is truncated or unreadable anyway (a full disk, a crash of the
-file system) is detected on resume and redone.
+Crash safety. Every file is written to a temporary name (``*.tmp-<pid>``), fsynced, renamed
+into place, and the folder itself fsynced, so after a crash or power cut a file under its final
+name is complete and durable, and frame i+1 never exists without frame i. Temporaries a killed
+process left behind are deleted when the checkpoint is next opened. Frames on disk, not the
+manifest's progress counter, say how far a render got: on resume every frame is checked (PNG
+structure and the CRC of every chunk, so truncation and flipped bits are both caught) and the
+run continues after the last good frame of the unbroken run 0, 1, …; a damaged frame is redone,
+and frames after it are rendered again (they depend on it through the temporal carry).
+
+Identity. A checkpoint is resumed only by the run that made it: the manifest's identity (and
+frame count) must equal the new run's, else :class:`DreamvidError` names what differs, e.g.
+``settings.blend was 0.7, now 0.5``. A checkpoint with no finished frame is simply replaced,
+since nothing would be lost. ``open(fresh=True)`` discards any checkpoint.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
-from typing import Dict, Iterator, Optional
+import struct
+import zlib
+from typing import Dict, Iterator, List, Optional
 
 import cv2
 import numpy as np
@@ -32,7 +46,9 @@ except ImportError:  # pragma: no cover
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
-_PNG_END = b"IEND\xaeB`\x82"  # the last 8 bytes of every complete PNG
+TMP_MARK = ".tmp-"
+_FRAME_PREFIX, _FRAME_SUFFIX = "frame_", ".png"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def checkpoint_folder(output: str, checkpoint_dir: Optional[str] = None) -> str:
@@ -43,7 +59,10 @@ def checkpoint_folder(output: str, checkpoint_dir: Optional[str] = None) -> str:
 
 
 def input_fingerprint(path: str) -> Dict[str, object]:
-    """Path, size, mtime and a content hash of the first and last MiB of a file (or of a folder's files)."""
+    """Path, byte size, mtime and a content hash of the first and last MiB of a file.
+
+    For anything that is not a file (a colour, 'noise') just ``{"path": path}``.
+    """
     import hashlib
 
     def one(p: str) -> Dict[str, object]:
@@ -54,21 +73,81 @@ def input_fingerprint(path: str) -> Dict[str, object]:
             if st.st_size > 2 << 20:
                 f.seek(-(1 << 20), os.SEEK_END)
                 h.update(f.read(1 << 20))
-        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_ends": h.hexdigest()[:32]}
+        return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_ends": h.hexdigest()[:32]}
 
     if os.path.isfile(path):
         return {"path": os.path.abspath(path), **one(path)}
     return {"path": path}
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class DamagedFrame(DreamvidError):
+    """A checkpoint frame turned out unreadable while encoding; the next run redoes it."""
 
+
+# -- small durable-file helpers ------------------------------------------------------------
+
+def _fsync_dir(path: str) -> None:
+    """Make renames and creations inside folder `path` durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a folder; nothing better to do there
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: str, data: bytes, dir_fd: Optional[int] = None) -> None:
+    """Write `data` to `path` so that `path` is either the old file or the whole new one,
+    durably: temp name, fsync, rename, fsync of the folder (`dir_fd` if given)."""
+    tmp = f"{path}{TMP_MARK}{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, or Ctrl-C: leave no temporary behind
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    if dir_fd is not None:
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+    else:
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def png_intact(data: bytes) -> bool:
+    """True if `data` is a structurally complete PNG whose every chunk's CRC is right.
+
+    Catches truncation, garbage appended and flipped bits without decoding pixels (~1 GB/s).
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return False
+    pos, n, first = len(_PNG_SIGNATURE), len(data), True
+    while pos + 12 <= n:
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > n or (first and kind != b"IHDR"):
+            return False
+        crc = struct.unpack(">I", data[end - 4:end])[0]
+        if zlib.crc32(data[pos + 4:end - 4]) != crc:
+            return False
+        if kind == b"IEND":
+            return end == n
+        pos, first = end, False
+    return False
+
+
+# -- differences, readable -----------------------------------------------------------------
 
 def _flatten(d, prefix: str = "") -> Dict[str, object]:
     out: Dict[str, object] = {}
@@ -81,55 +160,138 @@ def _flatten(d, prefix: str = "") -> Dict[str, object]:
     return out
 
 
-def describe_differences(old: dict, new: dict) -> str:
-    """'settings.blend: 0.7 -> 0.5, input.mtime_ns: … -> …' for the keys that differ."""
+def _show(key: str, value: object) -> str:
+    if value is None:
+        return "unset"
+    if key.endswith("mtime_ns") and isinstance(value, int):
+        t = datetime.datetime.fromtimestamp(value / 1e9)
+        return t.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, list) and all(isinstance(v, list) and len(v) == 2 for v in value):
+        return ",".join(f"{a}={b}" for a, b in value)  # layer mixes: block8=1.0,block10=0.5
+    text = (value or '""') if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:28] + "…" + text[-28:]
+
+
+def describe_differences(old: dict, new: dict, limit: int = 3) -> str:
+    """'settings.blend was 0.7, now 0.5; input.bytes was …, now …' for the keys that differ.
+
+    Keys are the identity's nested names without the top-level group ('dream.settings.step' is
+    shown as 'settings.step'); at most `limit` are listed, then '(and N more)'.
+    """
     a, b = _flatten(old), _flatten(new)
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys)
 
+    def name(k: str) -> str:
+        parts = k.split(".")
+        return ".".join(parts[1:]) if len(parts) > 1 and parts[0] in ("dream", "runtime") else k
+
+    shown = [f"{name(k)} was {_show(k, a.get(k))}, now {_show(k, b.get(k))}" for k in keys[:limit]]
+    more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""
+    return "; ".join(shown) + more
+
+
+# -- the checkpoint ------------------------------------------------------------------------
 
 class Checkpoint:
-    """The checkpoint of one render. Use as a context manager (holds the lock)."""
+    """The checkpoint of one render. Use as a context manager (closing releases the lock).
+
+    folder: where it lives (see checkpoint_folder); identity: a JSON-able dict of everything
+    that affects the frames' pixels; total: how many frames the render makes.
+    """
 
     def __init__(self, folder: str, identity: dict, total: int):
         self.folder = folder
         self.identity = {**identity, "dreamvid": __version__}
         self.total = total
+        self.completed = 0  # length of the unbroken run of finished frames 0, 1, …
         self._lock_file = None
+        self._dir_fd: Optional[int] = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self, fresh: bool = False) -> int:
         """Lock the folder, check or write the manifest; return how many frames are done.
 
-        Refuses (DreamvidError) when another process holds the lock, or when the folder was
-        made by a different input or pixel setting (unless `fresh`, which discards it).
+        Refuses (DreamvidError) when another process holds the lock, or when the folder holds
+        finished frames of a different input or pixel setting (unless `fresh`, which discards
+        it). Temporaries of a killed process are deleted; damaged frames are redone.
         """
         if os.path.exists(self.folder) and not os.path.isdir(self.folder):
             raise DreamvidError(f"checkpoint path {self.folder} is a file: move it away or use --checkpoint-dir")
-        os.makedirs(self.folder, exist_ok=True)
+        existed = os.path.isdir(self.folder)
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+        except OSError as e:
+            raise DreamvidError(f"cannot create the checkpoint folder {self.folder} ({e.strerror}): "
+                                "use --checkpoint-dir DIR to keep it elsewhere") from None
+        if not existed:
+            _fsync_dir(os.path.dirname(os.path.abspath(self.folder)))
         self._lock()
-        manifest = self._read_manifest()
-        if manifest is not None and not fresh and manifest.get("identity") != _roundtrip(self.identity):
-            diff = describe_differences(manifest.get("identity", {}), self.identity)
+        try:
+            self._dir_fd = os.open(self.folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            self._dir_fd = None
+        try:
+            return self._open_locked(fresh)
+        except BaseException:
             self.close()
-            raise DreamvidError(f"the checkpoint {self.folder} belongs to a different run ({diff}): "
-                                "run the same command as before to resume it, or add --fresh to start over")
-        if manifest is None or fresh:
-            self._clear_frames()
-            self._write_manifest(0)
-            return 0
-        return self.done()
+            raise
+
+    def _open_locked(self, fresh: bool) -> int:
+        self._remove_temporaries()
+        has_frames = bool(self._frame_numbers())
+        manifest = None if fresh else self._read_manifest()
+        if manifest is None and has_frames and not fresh:
+            raise DreamvidError(f"the checkpoint {self.folder} has frames but its {MANIFEST} is missing or "
+                                "unreadable, so they cannot be matched to this run: add --fresh to start over")
+        if manifest is not None and has_frames:
+            old = dict(manifest.get("identity") or {})
+            old_total = (manifest.get("progress") or {}).get("total")
+            if old != _roundtrip(self.identity) or old_total != self.total:
+                diff = describe_differences(old, self.identity)
+                if old_total != self.total:
+                    diff = "; ".join(filter(None, [f"frame count was {old_total}, now {self.total}", diff]))
+                raise DreamvidError(f"the checkpoint {self.folder} is from a different run ({diff}): "
+                                    "run the same command as before to resume it, or add --fresh to start over")
+            return self.done()
+        # Nothing to keep: no manifest and no frames, a frameless checkpoint, or --fresh.
+        self._clear_frames()
+        self._write_manifest(0)
+        self.completed = 0
+        return 0
 
     def close(self) -> None:
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
         if self._lock_file is not None:
             self._lock_file.close()  # closing releases the flock
             self._lock_file = None
 
     def remove(self) -> None:
-        """Delete the whole folder (after a successful encode)."""
-        self.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Delete the whole folder (after a successful encode).
+
+        Frames go first and the manifest and lock last, so a crash midway leaves either a
+        resumable checkpoint or one without frames; the lock is held until its file is gone,
+        so a process starting meanwhile either refuses or makes a new folder of its own.
+        """
+        if self._lock_file is None:  # not opened by us: take the lock before deleting
+            if not os.path.isdir(self.folder):
+                return
+            self._lock()
+        try:
+            # Last frame first: a crash midway leaves a prefix 0..k, still a valid checkpoint.
+            for name in sorted(os.listdir(self.folder), reverse=True):
+                if name not in (MANIFEST, LOCK):
+                    _remove_path(os.path.join(self.folder, name))
+            _remove_path(os.path.join(self.folder, MANIFEST))
+            _remove_path(os.path.join(self.folder, LOCK))
+            try:
+                os.rmdir(self.folder)
+            except OSError:  # another process already made new files in it: theirs now
+                pass
+        finally:
+            self.close()
 
     def __enter__(self) -> "Checkpoint":
         return self
@@ -140,45 +302,43 @@ class Checkpoint:
     # -- frames ----------------------------------------------------------------------------
 
     def frame_path(self, index: int) -> str:
-        return os.path.join(self.folder, f"frame_{index:06d}.png")
+        return os.path.join(self.folder, f"{_FRAME_PREFIX}{index:06d}{_FRAME_SUFFIX}")
 
     def save(self, index: int, rgb: np.ndarray) -> None:
-        """Write frame `index` (RGB uint8 H×W×3) losslessly and atomically, then record progress."""
+        """Write frame `index` (RGB uint8 H×W×3) losslessly, atomically and durably; record progress."""
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             raise DreamvidError(f"could not encode frame {index} as PNG")
         try:
-            _atomic_write(self.frame_path(index), buf.tobytes())
-            self._write_manifest(index + 1)
+            _atomic_write(self.frame_path(index), buf.tobytes(), self._dir_fd)
+            if index == self.completed:
+                self.completed = index + 1
+            self._write_manifest(self.completed)
         except OSError as e:
             raise DreamvidError(f"could not write checkpoint frame to {self.folder} ({e.strerror}): "
                                 "free some disk space or use --checkpoint-dir, then run again to resume") from None
 
     def load(self, index: int) -> Optional[np.ndarray]:
-        """Frame `index` as RGB uint8, or None if missing, truncated or unreadable."""
-        path = self.frame_path(index)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        if not data.endswith(_PNG_END):
+        """Frame `index` as RGB uint8, or None if missing, truncated, damaged or unreadable."""
+        data = self._read_frame(index)
+        if data is None:
             return None
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         return None if img is None else np.ascontiguousarray(img[..., ::-1])
 
     def done(self) -> int:
-        """Number of leading frames (0, 1, …) that are complete on disk; a bad one ends the run."""
+        """Number of leading frames (0, 1, …) that are complete and intact on disk.
+
+        Every frame is checked; the first missing or damaged one ends the run, and it and all
+        later frames are deleted (they will be rendered again).
+        """
+        present = set(self._frame_numbers())
         n = 0
-        while n < self.total and os.path.exists(self.frame_path(n)):
+        while n < self.total and n in present and self._read_frame(n) is not None:
             n += 1
-        # Only the last few can be damaged by a crash (all earlier ones were renamed in place
-        # before later ones began), but a frame is cheap to check: check the last one fully.
-        while n > 0 and self.load(n - 1) is None:
-            n -= 1
-        for stale in range(n, self.total):
-            if os.path.exists(self.frame_path(stale)):
-                os.remove(self.frame_path(stale))
+        for stale in sorted(i for i in present if i >= n):
+            _remove_path(self.frame_path(stale))
+        self.completed = n
         return n
 
     def frames(self, count: int) -> Iterator[np.ndarray]:
@@ -186,15 +346,32 @@ class Checkpoint:
         for i in range(count):
             img = self.load(i)
             if img is None:
-                raise DreamvidError(f"checkpoint frame {self.frame_path(i)} is damaged: run the same command "
-                                    "again to redo it")
+                raise DamagedFrame(f"checkpoint frame {self.frame_path(i)} is damaged: run the same command "
+                                   "again to redo it")
             yield img
 
     # -- internals -------------------------------------------------------------------------
 
+    def _read_frame(self, index: int) -> Optional[bytes]:
+        try:
+            with open(self.frame_path(index), "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        return data if png_intact(data) else None
+
+    def _frame_numbers(self) -> List[int]:
+        out = []
+        for name in os.listdir(self.folder):
+            if name.startswith(_FRAME_PREFIX) and name.endswith(_FRAME_SUFFIX):
+                digits = name[len(_FRAME_PREFIX):-len(_FRAME_SUFFIX)]
+                if digits.isdigit():
+                    out.append(int(digits))
+        return out
+
     def _lock(self) -> None:
         path = os.path.join(self.folder, LOCK)
-        f = open(path, "a+")
+        f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
         if fcntl is not None:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -204,28 +381,43 @@ class Checkpoint:
                 f.close()
                 raise DreamvidError(f"another dreamvid process (pid {other}) is rendering this output "
                                     f"(checkpoint {self.folder} is locked): wait for it or stop it") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        pid = str(os.getpid())
+        os.pwrite(f.fileno(), pid.encode(), 0)  # overwrite in place: a reader never sees it empty
+        os.ftruncate(f.fileno(), len(pid))
         self._lock_file = f
 
     def _read_manifest(self) -> Optional[dict]:
         path = os.path.join(self.folder, MANIFEST)
         try:
             with open(path) as f:
-                return json.load(f)
+                data = json.load(f)
         except (OSError, ValueError):
             return None
+        return data if isinstance(data, dict) else None
 
     def _write_manifest(self, done: int) -> None:
         data = {"identity": self.identity, "progress": {"done": done, "total": self.total}}
-        _atomic_write(os.path.join(self.folder, MANIFEST), json.dumps(data, indent=1).encode())
+        _atomic_write(os.path.join(self.folder, MANIFEST), json.dumps(data, indent=1).encode(), self._dir_fd)
+
+    def _remove_temporaries(self) -> None:
+        for name in os.listdir(self.folder):
+            if TMP_MARK in name:
+                _remove_path(os.path.join(self.folder, name))
 
     def _clear_frames(self) -> None:
         for name in os.listdir(self.folder):
-            if name.startswith("frame_") or ".tmp-" in name:
-                os.remove(os.path.join(self.folder, name))
+            if name.startswith(_FRAME_PREFIX) or TMP_MARK in name:
+                _remove_path(os.path.join(self.folder, name))
+
+
+def _remove_path(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def _roundtrip(d: dict) -> dict:

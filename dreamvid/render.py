@@ -14,9 +14,10 @@ import sys
 from typing import Optional
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from .checkpoint import Checkpoint, checkpoint_folder, input_fingerprint
+from .checkpoint import Checkpoint, DamagedFrame, checkpoint_folder, input_fingerprint
 from .dream import DreamSettings
 from .dreamer import Dreamer
 from .errors import DreamvidError, Interrupted
@@ -80,23 +81,39 @@ def dream_video(input: str, output: str, settings: Optional[DreamSettings] = Non
     start, end = _frame_range(source, video, input)
     total = end - start
     dreamer = dreamer or Dreamer(settings, run.device, run.weights, quiet=run.quiet)
-    identity = {"input": _source_identity(source, input), "dream": dreamer.identity, "video": video.to_dict()}
+    # Everything that changes pixels. The device is part of it: CPU and GPU (autocast, other
+    # kernels) give slightly different pixels, so a resume elsewhere would not be exact.
+    identity = {"input": _source_identity(source, input), "dream": dreamer.identity, "video": video.to_dict(),
+                "runtime": {"device": dreamer.device.type, "torch": torch.__version__}}
 
     ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, total)
     with ckpt:
         done = ckpt.open(fresh=run.fresh)
-        if 0 < done < total and not run.quiet:
+        # Said even with --quiet (which only hides the progress bars): a resume is news.
+        if 0 < done < total:
             print(f"dreamvid: resuming at frame {start + done} of {end}", file=sys.stderr)
+        elif done == total:
+            print(f"dreamvid: all {total} frames are in the checkpoint; encoding", file=sys.stderr)
         if done < total:
             _render_frames(source, ckpt, dreamer, settings, video, run, start, end, done)
         height, width = ckpt.load(0).shape[:2]
         audio = None
         if run.audio and source.has_audio and kind in ("mp4", "webm"):
             audio = AudioSpec(source.path, float(start / source.fps), float(total / source.fps))
-        with open_sink(output, source.fps, width, height, audio=audio, quality=run.quality) as sink:
-            for frame in tqdm(ckpt.frames(total), total=total, desc="encoding", unit="frame",
-                              disable=run.quiet, leave=False):
-                sink.write(frame)
+        kept = f"the {total} dreamed frames are kept in {ckpt.folder}"
+        try:
+            with open_sink(output, source.fps, width, height, audio=audio, quality=run.quality) as sink:
+                for frame in tqdm(ckpt.frames(total), total=total, desc="encoding", unit="frame",
+                                  disable=run.quiet, leave=False):
+                    sink.write(frame)
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped while encoding {output}; {kept}: run the same command again "
+                              "to encode them") from None
+        except DamagedFrame:
+            raise
+        except DreamvidError as e:  # e.g. ffmpeg failed: keep the checkpoint, say so
+            raise DreamvidError(f"{e}; {kept}: run the same command again to encode them "
+                                "without dreaming again") from None
     if not run.keep_frames:
         ckpt.remove()
     return output
@@ -139,6 +156,7 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
+        k = ckpt.completed  # a frame saved just as Ctrl-C came is kept too
         raise Interrupted(f"stopped at frame {start + k} of {end}; the {k} finished frames are kept in "
                           f"{ckpt.folder}: run the same command again to resume") from None
     except StopIteration:
