@@ -396,12 +396,14 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def load_model(name: str = DEFAULT_MODEL, weights: Optional[str] = None,
-               device: "str | torch.device" = "cpu", quiet: bool = False) -> DreamModel:
+               device: "str | torch.device" = "cpu", quiet: bool = False,
+               deterministic: bool = True) -> DreamModel:
     """Build `name` with its weights on `device`.
 
     weights: None / "imagenet" (the model's ImageNet weights: shipped for efficientnet_lite0,
     downloaded and cached by torchvision for the others), "random" (untrained; for tests and
-    benchmarks), or a path to a local state dict.
+    benchmarks), or a path to a local state dict. deterministic=False lets cuDNN autotune
+    (faster on CUDA; resumed renders may then differ in the last bits).
     """
     spec = get_spec(name)
     dev = resolve_device(device) if isinstance(device, str) else device
@@ -410,7 +412,10 @@ def load_model(name: str = DEFAULT_MODEL, weights: Optional[str] = None,
     model = DreamModel(name, net, spec.stages(net), spec.layers, spec.aliases, spec.mean, spec.std, ident)
     model = model.to(dev).eval()
     if dev.type == "cuda":
-        # Frames of one video share a few shapes (one per octave): let cuDNN pick the best kernels.
-        torch.backends.cudnn.benchmark = True
+        # Frames of one video share a few shapes (one per octave), so cuDNN's autotuner pays off;
+        # but it may pick different kernels in another process, and a resumed render must be
+        # bit-identical, so by default only deterministic kernels, chosen without timing.
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
         model = model.to(memory_format=torch.channels_last)
     return model
