@@ -10,6 +10,7 @@ the same folder and ``os.replace`` it into place only when everything succeeded.
 
 from __future__ import annotations
 
+import abc
 import glob
 import os
 import re
@@ -279,7 +280,7 @@ def _is_image_file(path: str) -> bool:
 # Sources
 # --------------------------------------------------------------------------------------------
 
-class FrameSource:
+class FrameSource(abc.ABC):
     """A sequence of RGB uint8 (H, W, 3) frames with a frame rate.
 
     Attributes: path, fps (Fraction), width, height, num_frames, is_video (a real video file,
@@ -294,9 +295,9 @@ class FrameSource:
     is_video: bool = False
     has_audio: bool = False
 
+    @abc.abstractmethod
     def frames(self, start: int = 0, end: Optional[int] = None) -> Iterator[np.ndarray]:
         """Yield frames start .. end-1 (end exclusive, None = to the last) as RGB uint8."""
-        raise NotImplementedError
 
     def read(self, index: int) -> np.ndarray:
         """Frame `index` as RGB uint8 (H, W, 3)."""
@@ -506,7 +507,7 @@ def _remove(path: str) -> None:
         pass
 
 
-class FrameSink:
+class FrameSink(abc.ABC):
     """Where frames go. write() RGB uint8 (height, width, 3) frames, then close() to publish the
     output under its final name, or abort() to drop it. As a context manager it closes on
     success and aborts on an exception."""
@@ -565,14 +566,17 @@ class FrameSink:
             except Exception:
                 pass
 
+    @abc.abstractmethod
     def _write(self, rgb: np.ndarray) -> None:
-        raise NotImplementedError
+        """Implemented by each kind of sink."""
 
+    @abc.abstractmethod
     def _finish(self) -> None:
-        raise NotImplementedError
+        """Implemented by each kind of sink."""
 
+    @abc.abstractmethod
     def _discard(self) -> None:
-        raise NotImplementedError
+        """Implemented by each kind of sink."""
 
 
 class FolderSink(FrameSink):
