@@ -49,8 +49,14 @@ def dream_image(input_path: str, output_path: str, settings: Optional[DreamSetti
     settings = settings or settings_from_preset()
     dreamer = dreamer or Dreamer(settings, device, weights, quiet=quiet)
     h, w = rgb.shape[:2]
-    with tqdm(total=dreamer.steps(h, w), desc="dreaming", unit="step", disable=quiet, leave=False) as bar:
-        out = dreamer(rgb, index=0, on_step=lambda: bar.update(1))
+    total, per_octave = dreamer.steps(h, w), dreamer.settings.iterations
+    octaves = total // per_octave
+
+    with tqdm(total=total, desc=f"octave 1/{octaves}", unit="step", disable=quiet, leave=False) as bar:
+        def step():
+            bar.update(1)
+            bar.set_description(f"octave {min(bar.n // per_octave + 1, octaves)}/{octaves}", refresh=False)
+        out = dreamer(rgb, index=0, on_step=step)
     result = (out * 255.0 + 0.5).astype(np.uint8)
     write_image(output_path, result)
     return result
