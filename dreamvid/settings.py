@@ -73,8 +73,10 @@ class ZoomSettings:
     loop: bool = True                    # close the loop seamlessly
     max_side: Optional[int] = 400        # frame size bound (also for GIF size)
     size: Tuple[int, int] = (400, 300)   # (width, height) when starting from noise or a colour
-    frame_iterations: Optional[int] = None  # ascent iterations per octave for each frame after the first
-    frame_octaves: Optional[int] = 2        # octaves for each frame after the first
+    frame_iterations: Optional[int] = 2     # ascent iterations per octave, frames after the first (None = preset's)
+    frame_octaves: Optional[int] = 2        # octaves for each frame after the first (None = preset's)
+    fade: Optional[int] = None           # cross-fade length closing the loop; None = frames // 4
+    steady: float = 0.5                  # pull of each frame's colour mean/std toward the first's (0 = off)
 
     def validate(self) -> "ZoomSettings":
         if self.frames < 1:
@@ -87,6 +89,14 @@ class ZoomSettings:
             raise DreamvidError("--max-side must be at least 32")
         if min(self.size) < 32:
             raise DreamvidError("--size must be at least 32x32")
+        if self.frame_iterations is not None and self.frame_iterations < 1:
+            raise DreamvidError("--frame-iterations must be at least 1")
+        if self.frame_octaves is not None and self.frame_octaves < 1:
+            raise DreamvidError("--frame-octaves must be at least 1")
+        if self.fade is not None and self.fade < 1:
+            raise DreamvidError("the loop's cross-fade must be at least 1 frame")
+        if not 0.0 <= self.steady <= 1.0:
+            raise DreamvidError("steady (colour hold) must be in [0, 1]")
         return self
 
     def replace(self, **changes) -> "ZoomSettings":
