@@ -71,7 +71,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     _add_dream_flags(p)
     v = p.add_argument_group("video")
     v.add_argument("--flow", help="dis (default) | farneback | static (no warping) | none (independent frames)")
-    v.add_argument("--blend", type=float, help="weight of the carried dream, below 1 (default 0.7)")
+    v.add_argument("--blend", type=float, help=f"weight of the carried dream, below 1 (default {VideoSettings.blend})")
     v.add_argument("--next-iterations", type=int, help="iterations per octave after the first frame")
     v.add_argument("--next-octaves", type=int, help="octaves after the first frame")
     v.add_argument("--start", type=int, help="first frame index (default 0)")

