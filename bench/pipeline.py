@@ -5,15 +5,21 @@
 The input (default samples/bunny.mp4) is scaled to --size with ffmpeg (audio kept) into a
 temporary folder, then rendered to an .mp4 by the real ``dreamvid.render.dream_video``. Nothing is
 re-implemented: the functions the render calls are wrapped in timers for the run —
-decode (the source's frame iterator), flow+warp+mask (``flow.temporal_init``), dream (the
+decode (the source's frame iterator), flow+warp+mask (``flow.estimate_flows`` and
+``flow.temporal_init``), dream (the
 Dreamer: first frame with the preset's full schedule, later frames with the short one),
 checkpoint save (``Checkpoint.save``) and encode (reading the checkpoint frames back, the
 ffmpeg sink's writes and its close, which finishes the encode and muxes the audio). Opening
 the source (probing it and, for short clips, decoding it once to count its frames) counts as
 decode.
 
-With --repeat R the render runs R times and each stage keeps its minimum per-frame time (the
-machine may be shared; minimums are the least noisy). The first frame is reported twice:
+The render computes the flows of frame t+1 in a worker thread while frame t dreams. To time
+every stage on its own, the bench also renders with that worker replaced by an inline stand-in
+(the "sequential pipeline": the same functions, one after the other in the loop); it reports the
+stages from those runs and the loop's measured wall time per later frame for both.
+
+With --repeat R each pipeline renders R times and each stage keeps its minimum (the machine may
+be shared; minimums are the least noisy). The first frame is reported twice:
 as rendered (it pays one-off warm-ups of the math library) and warm (the same full-schedule
 dream run again once the render is done).
 """
@@ -21,6 +27,7 @@ dream run again once the render is done).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import statistics
 import subprocess
@@ -83,12 +90,41 @@ class Timers:
             yield item
 
 
+class InlinePool:
+    """Stands in for the render's flow worker thread: runs each job at once, in the loop's thread,
+    so the flows are timed as a stage of their own (the sequential pipeline)."""
+
+    def __init__(self, *a, **k):
+        pass
+
+    def submit(self, fn, *a, **k):
+        future = concurrent.futures.Future()
+        future.set_result(fn(*a, **k))
+        return future
+
+    def shutdown(self, *a, **k):
+        pass
+
+
 @contextmanager
-def instrumented(timers: Timers):
+def instrumented(timers: Timers, overlap: bool):
     """Wrap, for the duration, what dreamvid.render calls, in timers (the calls themselves are
-    the library's own)."""
-    saved = {n: getattr(render, n) for n in ("open_source", "open_sink", "temporal_init")}
+    the library's own). overlap=False runs the flow jobs inline instead of in the worker thread."""
+    names = ("open_source", "open_sink", "temporal_init", "estimate_flows", "ThreadPoolExecutor")
+    saved = {n: getattr(render, n) for n in names}
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
+
+    class TimedPool(saved["ThreadPoolExecutor"] if overlap else InlinePool):
+        """The render's flow worker; the render's waits for its results are timed."""
+
+        def submit(self, fn, *a, **k):
+            future = super().submit(fn, *a, **k)
+            future.result = timers.wrap("flow_wait", future.result)
+            return future
+
+    def save_timed(self, *a, **k):
+        saved_save(self, *a, **k)
+        timers.add("saved_at", time.perf_counter())
 
     def open_source_timed(*a, **k):
         # Opening probes the file and, for short clips, decodes it once to count the frames:
@@ -110,8 +146,10 @@ def instrumented(timers: Timers):
 
     render.open_source = open_source_timed
     render.open_sink = open_sink_timed
-    render.temporal_init = timers.wrap("flow", saved["temporal_init"])
-    Checkpoint.save = timers.wrap("save", saved_save)
+    render.temporal_init = timers.wrap("warp_mask", saved["temporal_init"])
+    render.estimate_flows = timers.wrap("flows", saved["estimate_flows"])
+    render.ThreadPoolExecutor = TimedPool
+    Checkpoint.save = timers.wrap("save", save_timed)
     Checkpoint.frames = lambda self, count: timers.wrap_iter("encode", saved_frames(self, count))
     try:
         yield
@@ -158,24 +196,26 @@ def main(argv=None) -> int:
     dreamer = Dreamer(settings, args.device, quiet=True)
     load_s = time.perf_counter() - t0
 
-    runs = []
+    runs = {"sequential": [], "overlapped": []}
     with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
         clip = os.path.join(tmp, "clip.mp4")
         scaled_clip(args.input, clip, width, height, args.frames)
         source = open_source(clip)
         n = source.num_frames
         for r in range(args.repeat):
-            timers = Timers()
-            out = os.path.join(tmp, f"out{r}.mp4")
-            t0 = time.perf_counter()
-            with instrumented(timers):
-                render.dream_video(clip, out, settings, video, RunOptions(device=args.device, quiet=True),
-                                   dreamer=TimedDreamer(dreamer, timers))
-            timers.add("total", time.perf_counter() - t0)
-            missing = {"decode", "flow", "dream_first", "dream_next", "save", "encode"} - set(timers.t)
-            if missing:  # the render no longer calls what this bench wraps: fix the bench
-                raise SystemExit(f"pipeline.py: stages not observed: {', '.join(sorted(missing))}")
-            runs.append(timers.t)
+            for mode in runs:
+                timers = Timers()
+                out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
+                t0 = time.perf_counter()
+                with instrumented(timers, overlap=mode == "overlapped"):
+                    render.dream_video(clip, out, settings, video, RunOptions(device=args.device, quiet=True),
+                                       dreamer=TimedDreamer(dreamer, timers))
+                timers.add("total", time.perf_counter() - t0)
+                missing = {"decode", "flows", "flow_wait", "warp_mask", "dream_first", "dream_next",
+                           "save", "encode"} - set(timers.t)
+                if missing:  # the render no longer calls what this bench wraps: fix the bench
+                    raise SystemExit(f"pipeline.py: stages not observed: {', '.join(sorted(missing))}")
+                runs[mode].append(timers.t)
         # The first frame again, warm: the same full-schedule dream on the same input frame.
         first = next(source.frames(0, 1)).astype("float32") / 255.0
         warm = []
@@ -184,21 +224,30 @@ def main(argv=None) -> int:
             dreamer(first, index=0)
             warm.append(time.perf_counter() - t0)
 
-    def per_frame(name: str, how=min) -> float:
-        """Per-frame time of a stage: total over the run / frames (min over runs)."""
-        return how(sum(t[name]) / n for t in runs)
+    seq, ovl = runs["sequential"], runs["overlapped"]
 
-    def per_call(name: str, how=min) -> float:
-        return how(statistics.median(t[name]) for t in runs)
+    def per_frame(name: str, rs=seq) -> float:
+        """A stage's total over a run / frames rendered (minimum over runs)."""
+        return min(sum(t[name]) / n for t in rs)
+
+    def per_call(name: str, rs=seq, how=statistics.median) -> float:
+        """A stage's typical call (median by default) in a run (minimum over runs)."""
+        return min(how(t[name]) for t in rs)
+
+    def loop_wall(rs) -> float:
+        """Wall time of the loop per later frame: from one saved frame to the next, all included."""
+        return min((t["saved_at"][-1] - t["saved_at"][0]) / (len(t["saved_at"]) - 1) for t in rs)
 
     decode = per_frame("decode")
-    flow = min(sum(t["flow"]) / len(t["flow"]) for t in runs)
+    flows = per_call("flows")
+    flow = min(statistics.median(a + b + c for a, b, c in zip(t["flows"], t["flow_wait"], t["warp_mask"]))
+               for t in seq)  # estimate_flows, inline, + temporal_init (+ a no-op wait)
     save = per_frame("save")
     encode = per_frame("encode")
-    first_cold = min(t["dream_first"][0] for t in runs)
+    first_cold = min(t["dream_first"][0] for t in seq)
     first_warm = min(warm)
     nxt = per_call("dream_next")
-    nxt_min = min(min(t["dream_next"]) for t in runs)
+    nxt_min = per_call("dream_next", how=min)
     later_frame = decode + flow + nxt + save + encode
     first_frame = decode + first_warm + save + encode
     io_share = (decode + flow + encode) / later_frame
@@ -208,29 +257,36 @@ def main(argv=None) -> int:
           f"preset {args.preset} ({settings.model}, {settings.octaves} octaves x {settings.iterations} "
           f"iterations; later frames {octs} x {its}), flow {video.flow}, blend {video.blend}")
     print(f"device {dreamer.device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-          f"{args.repeat} run(s), minimum over runs")
-    print(f"model load (once per run)             {load_s * 1000:9.1f} ms")
+          f"{args.repeat} run(s) of each pipeline, minimum over runs")
+    print(f"model load (once per run)                   {load_s * 1000:9.1f} ms")
     rows = [
         ("decode", decode),
         ("flow+warp+mask (temporal_init)", flow),
+        ("  of which the two DIS flows", flows),
         ("dream, first frame (warm)", first_warm),
-        ("dream, first frame (as rendered)", first_cold),
+        ("dream, first frame (as rendered: warm-up)", first_cold),
         ("dream, later frames (median)", nxt),
         ("dream, later frames (fastest)", nxt_min),
         ("checkpoint save", save),
         ("encode (read back + ffmpeg + audio mux)", encode),
     ]
-    print(f"{'stage, per frame':40s} {'ms':>9s} {'% of a later frame':>20s}")
+    print(f"{'stage, per frame (sequential pipeline)':44s} {'ms':>9s} {'% of a later frame':>20s}")
     for name, v in rows:
-        print(f"{name:40s} {v * 1000:9.1f} {100 * v / later_frame:19.1f}%")
-    print(f"{'later frame, all stages':40s} {later_frame * 1000:9.1f}")
-    print(f"{'first frame, all stages (warm)':40s} {first_frame * 1000:9.1f}")
-    print(f"decode+flow+encode share of a later frame: {100 * io_share:.1f}%  "
+        print(f"{name:44s} {v * 1000:9.1f} {100 * v / later_frame:19.1f}%")
+    print(f"{'later frame, all stages':44s} {later_frame * 1000:9.1f}")
+    print(f"{'first frame, all stages (warm)':44s} {first_frame * 1000:9.1f}")
+    print(f"decode+flow+encode: {100 * io_share:.1f}% of a later frame "
           f"({'<' if io_share < 0.10 else '>='} 10%)")
-    print(f"later / first frame time: {later_frame / first_frame:.2f}  "
-          f"(dream only: {nxt / first_warm:.2f}; vs the first frame as rendered: "
+    print(f"later / first frame time: {later_frame / first_frame:.2f} "
+          f"(dream only {nxt / first_warm:.2f}; against the first frame as rendered "
           f"{later_frame / (first_frame - first_warm + first_cold):.2f})")
-    print(f"whole render incl. encode: {min(t['total'][0] for t in runs):.1f} s for {n} frames")
+    wait = per_call("flow_wait", ovl, how=statistics.mean)
+    print(f"as shipped, flows of frame t+1 in a worker thread while frame t dreams: loop wall time "
+          f"per later frame {loop_wall(ovl) * 1000:.1f} ms (sequential {loop_wall(seq) * 1000:.1f} ms); "
+          f"left on the loop's path: waiting {wait * 1000:.1f} ms + warp/mask "
+          f"{per_call('warp_mask', ovl) * 1000:.1f} ms")
+    print(f"whole render incl. encode: {min(t['total'][0] for t in seq):.1f} s sequential, "
+          f"{min(t['total'][0] for t in ovl):.1f} s as shipped, for {n} frames")
     return 0
 
 

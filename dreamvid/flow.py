@@ -39,6 +39,7 @@ __all__ = [
     "occlusion_mask",
     "Flows",
     "TemporalInit",
+    "estimate_flows",
     "temporal_init",
 ]
 
@@ -300,6 +301,30 @@ class TemporalInit(NamedTuple):
     flows: Optional[Flows]  #: None when not warping
 
 
+def estimate_flows(
+    est: FlowEstimator,
+    raw_cur: np.ndarray,
+    raw_prev: np.ndarray,
+    *,
+    use_mask: bool = True,
+    prev_flows: Optional[Flows] = None,
+) -> Flows:
+    """The flows :func:`temporal_init` needs for frame t, from the raw frames alone.
+
+    They do not depend on any dream, so a render can compute them for frame t+1 while frame t is
+    being dreamed. ``backward`` = cur→prev (for warping); ``forward`` = prev→cur (for the mask),
+    None when ``use_mask`` is False. Frames: ``HxWx3`` RGB (uint8 or float [0, 1]) or ``HxW`` gray;
+    ``prev_flows`` warm-starts DIS (optional). Returns :class:`Flows` of ``HxWx2`` float32.
+    """
+    g_cur = _to_gray_u8(raw_cur)
+    g_prev = _to_gray_u8(raw_prev)
+    fb = est.calc(g_cur, g_prev, None if prev_flows is None else prev_flows.backward)
+    ff = None
+    if use_mask:
+        ff = est.calc(g_prev, g_cur, None if prev_flows is None else prev_flows.forward)
+    return Flows(fb, ff)
+
+
 def temporal_init(
     raw_cur: np.ndarray,
     raw_prev: np.ndarray,
@@ -309,6 +334,7 @@ def temporal_init(
     *,
     use_mask: bool = True,
     prev_flows: Optional[Flows] = None,
+    flows: Optional[Flows] = None,
 ) -> TemporalInit:
     """Start frame t from the previous dream, carried along the flow.
 
@@ -319,12 +345,14 @@ def temporal_init(
     Args:
         raw_cur, raw_prev, dream_prev: ``HxWx3`` float32 in [0, 1] (raw frames t, t-1 and the
             dreamed frame t-1), all the same size.
-        est: the flow estimator; ``None`` gives the "blend without warping" baseline
-            ``raw_cur + blend · (dream_prev − raw_prev)`` (no flow, mask of ones).
+        est: the flow estimator; ``None`` (and no ``flows``) gives the "blend without warping"
+            baseline ``raw_cur + blend · (dream_prev − raw_prev)`` (no flow, mask of ones).
         blend: residual weight in [0, 1]; 0 returns raw_cur.
         use_mask: if False, warp but do not mask (c = 1): the "ghosts" baseline.
         prev_flows: this function's ``flows`` from the previous frame, used to warm-start the
             flow (only worth it for DIS; optional).
+        flows: this frame's flows, already computed by :func:`estimate_flows` (e.g. ahead of
+            time, in another thread); then ``est`` is not used.
 
     Returns:
         ``TemporalInit(init, mask, flows)``: ``init`` ``HxWx3`` float32 [0, 1], ``mask`` ``HxW``
@@ -343,16 +371,18 @@ def temporal_init(
     if blend == 0.0:
         return TemporalInit(raw_cur.copy(), np.ones((h, w), np.float32), None)
     residual = dream_prev - raw_prev
-    if est is None:
+    if est is None and flows is None:
         init = raw_cur + blend * residual
         return TemporalInit(np.clip(init, 0.0, 1.0, out=init), np.ones((h, w), np.float32), None)
-    g_cur = _to_gray_u8(raw_cur)
-    g_prev = _to_gray_u8(raw_prev)
-    fb = est.calc(g_cur, g_prev, None if prev_flows is None else prev_flows.backward)
-    ff = None
+    if flows is None:
+        flows = estimate_flows(est, raw_cur, raw_prev, use_mask=use_mask, prev_flows=prev_flows)
+    elif use_mask and flows.forward is None:
+        raise ValueError("flows has no forward flow; the mask needs it (estimate with use_mask=True)")
+    fb, ff = flows
+    if fb.shape != (h, w, 2):
+        raise ValueError(f"flows are {fb.shape[:2]}, frames {(h, w)}")
     residual = warp(residual, fb)
     if use_mask:
-        ff = est.calc(g_prev, g_cur, None if prev_flows is None else prev_flows.forward)
         mask = occlusion_mask(ff, fb)
         residual *= (blend * mask)[..., None]
     else:

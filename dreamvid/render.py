@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
@@ -21,7 +22,7 @@ from .checkpoint import Checkpoint, DamagedFrame, checkpoint_folder, input_finge
 from .dream import DreamSettings
 from .dreamer import Dreamer
 from .errors import DreamvidError, Interrupted
-from .flow import FlowEstimator, temporal_init
+from .flow import FlowEstimator, estimate_flows, temporal_init
 from .media import AudioSpec, FrameSource, open_sink, open_source, output_kind, resize_to_max_side
 from .presets import settings_from_preset
 from .settings import RunOptions, VideoSettings
@@ -123,9 +124,19 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
                    video: VideoSettings, run: RunOptions, start: int, end: int, done: int) -> None:
     """Dream frames start+done .. end-1 into the checkpoint."""
     total = end - start
-    warping = video.flow in ("dis", "farneback")
+    warping = video.flow in ("dis", "farneback") and video.blend > 0
     estimator = FlowEstimator(video.flow) if warping else None
     next_octaves, next_iterations = next_schedule(settings, video)
+    # The flows of frame t+1 need raw frames only: one worker thread estimates them while frame t
+    # is dreamed (OpenCV and torch both release the GIL). With the dream on a GPU that takes the
+    # flow off the loop's path; on a CPU that torch keeps busy it only shares the same cores
+    # (bench/pipeline.py: no gain, no loss there).
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="dreamvid-flow") if warping else None
+
+    def flows_of(cur, prev):
+        if ahead is None or cur is None or prev is None:
+            return None
+        return ahead.submit(estimate_flows, estimator, cur, prev)
 
     def load_raw(rgb: np.ndarray) -> np.ndarray:
         if video.max_side:
@@ -143,11 +154,17 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
                dynamic_ncols=True)
     k = done
     try:
+        raw = load_raw(next(frames))
+        flows = flows_of(raw, prev_raw)
         for k in range(done, total):
-            raw = load_raw(next(frames))
+            # Decode frame k+1 and start its flows now, to run while frame k is dreamed.
+            nxt = next(frames, None) if k + 1 < total else None
+            nxt = None if nxt is None else load_raw(nxt)
+            nxt_flows = flows_of(nxt, raw)
             carried = None
             if k > 0 and video.flow != "none":
-                carried = temporal_init(raw, prev_raw, prev_dream, estimator, video.blend)
+                carried = temporal_init(raw, prev_raw, prev_dream, estimator, video.blend,
+                                        flows=None if flows is None else flows.result())
                 if carried.flows is not None and float(carried.mask.mean()) < video.cut_below:
                     carried = None  # a scene cut: nothing carries over, dream it like a first frame
             if carried is None:
@@ -157,7 +174,10 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
             frame = (out * 255.0 + 0.5).astype(np.uint8)
             ckpt.save(k, frame)
             prev_raw, prev_dream = raw, frame.astype(np.float32) / 255.0
+            raw, flows = nxt, nxt_flows
             bar.update(1)
+            if raw is None and k + 1 < total:
+                raise StopIteration
     except KeyboardInterrupt:
         bar.close()
         k = ckpt.completed  # a frame saved just as Ctrl-C came is kept too
@@ -166,4 +186,7 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
     except StopIteration:
         raise DreamvidError(f"{source.path} ended early: decoded fewer frames than its "
                             f"{source.num_frames} announced") from None
+    finally:
+        if ahead is not None:
+            ahead.shutdown(wait=False, cancel_futures=True)
     bar.close()

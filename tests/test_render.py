@@ -5,7 +5,9 @@ Each output is decoded back and checked: frame count, size, frame rate, audio. E
 line on stderr with exit code 2 and leave nothing behind.
 """
 
+import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 import cv2
@@ -13,9 +15,12 @@ import numpy as np
 import pytest
 
 import dreamvid.dreamer as dreamer_module
+import dreamvid.render as render_module
 from conftest import decode_audio, ffmpeg, make_video
 from dreamvid.__main__ import main
 from dreamvid.dreamer import Dreamer
+from dreamvid.errors import DreamvidError
+from dreamvid.flow import FlowEstimator, estimate_flows, temporal_init
 from dreamvid.media import open_source, probe, read_image, write_image
 from dreamvid.metrics import temporal_stats
 from dreamvid.presets import settings_from_preset
@@ -137,6 +142,45 @@ def test_render_schedule_first_frame_full_then_short(tmp_path, tiny_dreamer, mon
     dream_video(src, os.path.join(str(tmp_path), "independent/"), tiny_dreamer.settings,
                 VideoSettings(flow="none", end=3), RunOptions(quiet=True), dreamer=tiny_dreamer)
     assert calls == [(0, None, None), (1, None, None), (2, None, None)]
+
+
+def test_flows_computed_ahead_are_the_flows_used_inline():
+    """The render estimates frame t+1's flows in a worker thread; the result must not differ."""
+    big = textured(90, 70, seed=3)
+    prev, cur = big[5:53, 5:69], big[8:56, 3:67]  # moved by (2, -3)
+    raw_prev, raw_cur = prev.astype(np.float32) / 255, cur.astype(np.float32) / 255
+    dream_prev = np.clip(raw_prev + 0.1 * (textured(64, 48, seed=5) / 255 - 0.5), 0, 1).astype(np.float32)
+    est = FlowEstimator()
+    with ThreadPoolExecutor(1) as pool:
+        flows = pool.submit(estimate_flows, est, raw_cur, raw_prev).result()
+    inline = temporal_init(raw_cur, raw_prev, dream_prev, est, 0.85)
+    ahead = temporal_init(raw_cur, raw_prev, dream_prev, None, 0.85, flows=flows)
+    for a, b in zip(inline[:2], ahead[:2]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(inline.flows.backward, ahead.flows.backward)
+
+
+def test_source_ending_early_keeps_the_frames_dreamed(tmp_path, tiny_dreamer, monkeypatch):
+    """A video that decodes fewer frames than it announced: a one-line error after every frame
+    that did decode was dreamed and kept for a resume."""
+    src = make_video(tmp_path, size="64x48", frames=6)
+    real_open = render_module.open_source
+
+    def short_source(*a, **k):
+        source = real_open(*a, **k)
+        frames = source.frames
+        source.frames = lambda start=0, end=None: itertools.islice(frames(start, end), 4 - start)
+        return source
+
+    monkeypatch.setattr(render_module, "open_source", short_source)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(DreamvidError) as e:
+        dream_video(src, str(out), tiny_dreamer.settings, VideoSettings(), RunOptions(quiet=True),
+                    dreamer=tiny_dreamer)
+    assert "ended early" in str(e.value) and "\n" not in str(e.value)
+    assert not out.exists()
+    kept = sorted(f for f in os.listdir(tmp_path / "out.mp4.dreamvid") if f.startswith("frame_"))
+    assert kept == [f"frame_{i:06d}.png" for i in range(4)]
 
 
 def test_scene_cut_is_dreamed_like_a_first_frame(tmp_path, tiny_dreamer, monkeypatch):
