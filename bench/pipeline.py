@@ -183,6 +183,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     ap.add_argument("--repeat", type=int, default=2, help="renders to take minimums over (default 2)")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    ap.add_argument("--next-iterations", type=int,
+                    help="iterations per octave after the first frame (default: VideoSettings')")
     args = ap.parse_args(argv)
     if args.frames < 3:
         ap.error("--frames must be at least 3")
@@ -191,7 +193,7 @@ def main(argv=None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     settings = settings_from_preset(args.preset)
-    video = VideoSettings()
+    video = VideoSettings(next_iterations=args.next_iterations)
     t0 = time.perf_counter()
     dreamer = Dreamer(settings, args.device, quiet=True)
     load_s = time.perf_counter() - t0
