@@ -20,7 +20,7 @@ stages from those runs and the loop's measured wall time per later frame for bot
 
 With --repeat R each pipeline renders R times and each stage keeps its minimum (the machine may
 be shared; minimums are the least noisy). The first frame is reported twice:
-as rendered (it pays one-off warm-ups of the math library) and warm (the same full-schedule
+cold, as the first render of the process met it (one-off warm-ups included) and warm (the same full-schedule
 dream run again once the render is done).
 """
 
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
                for t in seq)  # estimate_flows, inline, + temporal_init (+ a no-op wait)
     save = per_frame("save")
     encode = per_frame("encode")
-    first_cold = min(t["dream_first"][0] for t in seq)
+    first_cold = seq[0]["dream_first"][0]  # the process's very first dream: one-off warm-ups included
     first_warm = min(warm)
     nxt = per_call("dream_next")
     nxt_min = per_call("dream_next", how=min)
@@ -266,7 +266,7 @@ def main(argv=None) -> int:
         ("flow+warp+mask (temporal_init)", flow),
         ("  of which the two DIS flows", flows),
         ("dream, first frame (warm)", first_warm),
-        ("dream, first frame (as rendered: warm-up)", first_cold),
+        ("dream, first frame (cold: first in process)", first_cold),
         ("dream, later frames (median)", nxt),
         ("dream, later frames (fastest)", nxt_min),
         ("checkpoint save", save),
@@ -280,7 +280,7 @@ def main(argv=None) -> int:
     print(f"decode+flow+encode: {100 * io_share:.1f}% of a later frame "
           f"({'<' if io_share < 0.10 else '>='} 10%)")
     print(f"later / first frame time: {later_frame / first_frame:.2f} "
-          f"(dream only {nxt / first_warm:.2f}; against the first frame as rendered "
+          f"(dream only {nxt / first_warm:.2f}; against the cold first frame "
           f"{later_frame / (first_frame - first_warm + first_cold):.2f})")
     wait = per_call("flow_wait", ovl, how=statistics.mean)
     print(f"as shipped, flows of frame t+1 in a worker thread while frame t dreams: loop wall time "
