@@ -23,6 +23,7 @@ from dreamvid.__main__ import main
 from dreamvid.checkpoint import (MANIFEST, Checkpoint, DamagedFrame, checkpoint_folder,
                                  describe_differences, png_intact)
 from dreamvid.errors import DreamvidError
+from dreamvid.settings import VideoSettings
 
 FRAMES = 12
 FLAGS = ["--max-side", "64", "--layers", "block3", "--iterations", "1", "--octaves", "1",
@@ -201,7 +202,7 @@ def test_changed_setting_or_input_is_refused_and_fresh_starts_over(media, tmp_pa
     rc, err = run_main([*args, "--blend", "0.5"], capsys)
     assert rc == 2
     line = one_line(err)
-    assert "blend was 0.7, now 0.5" in line and "--fresh" in line
+    assert f"blend was {VideoSettings.blend}, now 0.5" in line and "--fresh" in line
 
     rc, err = run_main([*args, "--iterations", "2", "--seed", "3"], capsys)
     assert rc == 2 and "iterations was 1, now 2" in err and "seed was 0, now 3" in err
