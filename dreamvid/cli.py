@@ -92,9 +92,13 @@ def build_zoom_parser() -> argparse.ArgumentParser:
     z.add_argument("--rotate", type=float, help="rotation in degrees per frame (default 0)")
     z.add_argument("--translate", help="shift in px per frame, DX,DY (default 0,0)")
     z.add_argument("--fps", help=f"output frame rate (default {ZoomSettings.fps}); motion is per frame")
-    z.add_argument("--size", help="WxH when starting from noise or a colour (default 400x300)")
+    z.add_argument("--size", help="WxH when starting from noise or a colour (default %dx%d)" % ZoomSettings.size)
     z.add_argument("--frame-iterations", type=int, help="iterations per octave for each new frame")
-    z.add_argument("--frame-octaves", type=int, help="octaves for each new frame (default 2)")
+    z.add_argument("--frame-octaves", type=int,
+                   help=f"octaves for each new frame (default {ZoomSettings.frame_octaves})")
+    z.add_argument("--fade", type=int, help="frames of cross-fade closing the loop (default frames/4)")
+    z.add_argument("--steady", type=float,
+                   help=f"colour hold toward the first frame, 0..1 (default {ZoomSettings.steady})")
     z.add_argument("--no-loop", action="store_true", help="an open-ended sequence, not a seamless loop")
     _add_dream_flags(p)
     _add_render_flags(p)
@@ -135,7 +139,8 @@ def _zoom_settings(a: argparse.Namespace) -> ZoomSettings:
                  translate=pair(a.translate, ",", "--translate (write DX,DY)") if a.translate else None,
                  fps=parse_fps(a.fps) if a.fps else None,
                  size=pair(a.size, "x", "--size (write WxH)", int) if a.size else None,
-                 frame_iterations=a.frame_iterations, frame_octaves=a.frame_octaves)
+                 frame_iterations=a.frame_iterations, frame_octaves=a.frame_octaves,
+                 fade=a.fade, steady=a.steady)
     z = ZoomSettings().replace(**{k: v for k, v in given.items() if v is not None})
     return z.replace(loop=not a.no_loop).validate()
 

@@ -17,17 +17,7 @@ from .presets import settings_from_preset
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-NOISE_SIDE = 448
-
-
-def noise_image(side: int, seed: int) -> np.ndarray:
-    """A seeded, smooth, mid-grey noise image (side × side RGB uint8): a neutral start for --class."""
-    rng = np.random.default_rng(seed)
-    small = rng.normal(0.5, 0.12, size=(side // 8, side // 8, 3))
-    import cv2
-    big = cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC)
-    big += rng.normal(0, 0.03, size=big.shape)
-    return (np.clip(big, 0, 1) * 255 + 0.5).astype(np.uint8)
+NOISE_SIDE = 448  # size of the "noise" start image (square) when --max-side is not given
 
 
 def dream_image(input_path: str, output_path: str, settings: Optional[DreamSettings] = None,
@@ -42,8 +32,12 @@ def dream_image(input_path: str, output_path: str, settings: Optional[DreamSetti
         raise DreamvidError(f"cannot write an image to {output_path}: use a .png or .jpg output")
     if os.path.isdir(output_path):
         raise DreamvidError(f"output {output_path} is a folder: give an image file name")
-    rgb = noise_image(max_side or NOISE_SIDE, settings.seed if settings else 0) if input_path == "noise" \
-        else read_image(input_path)
+    if input_path == "noise":
+        from .zoom import smooth_noise
+        side = max_side or NOISE_SIDE
+        rgb = (smooth_noise(side, side, settings.seed if settings else 0) * 255 + 0.5).astype(np.uint8)
+    else:
+        rgb = read_image(input_path)
     if max_side:
         rgb = resize_to_max_side(rgb, max_side)
     settings = settings or settings_from_preset()

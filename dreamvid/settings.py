@@ -85,8 +85,8 @@ class ZoomSettings:
     translate: Tuple[float, float] = (0.0, 0.0)  # pixels per frame (dx, dy)
     fps: Fraction = Fraction(12)
     loop: bool = True                    # close the loop seamlessly
-    max_side: Optional[int] = 400        # frame size bound (also for GIF size)
-    size: Tuple[int, int] = (400, 300)   # (width, height) when starting from noise or a colour
+    max_side: Optional[int] = 320        # frame size bound: keeps a 48-frame GIF under ~3 MB
+    size: Tuple[int, int] = (320, 240)   # (width, height) when starting from noise or a colour
     frame_iterations: Optional[int] = 2     # ascent iterations per octave, frames after the first (None = preset's)
     frame_octaves: Optional[int] = 2        # octaves for each frame after the first (None = preset's)
     fade: Optional[int] = None           # cross-fade length closing the loop; None = frames // 4
@@ -124,7 +124,8 @@ class ZoomSettings:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run is carried out; none of these change pixels (weights' identity is checked apart)."""
+    """How a run is carried out. Only the device and the weights change pixels (CPU and GPU kernels
+    differ in the last bits): checkpoints record both through the dreamer's identity and runtime."""
 
     device: str = "auto"
     weights: Optional[str] = None        # None = ImageNet weights; "random"; or a state-dict path
