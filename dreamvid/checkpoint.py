@@ -26,12 +26,13 @@ since nothing would be lost. ``open(fresh=True)`` discards any checkpoint.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
 import struct
 import zlib
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -58,26 +59,29 @@ def checkpoint_folder(output: str, checkpoint_dir: Optional[str] = None) -> str:
     return os.path.join(parent, base)
 
 
-def input_fingerprint(path: str) -> Dict[str, object]:
-    """Path, byte size, mtime and a content hash of the first and last MiB of a file.
+def input_fingerprint(path: str, files: Optional[Sequence[str]] = None) -> Dict[str, object]:
+    """What identifies an input: for a file its path, byte size, mtime and a hash of its first
+    and last MiB; for a folder or glob (`files`) a hash of every file's name, size and mtime.
 
-    For anything that is not a file (a colour, 'noise') just ``{"path": path}``.
+    For anything else (a colour, 'noise') just ``{"path": path}``.
     """
-    import hashlib
-
-    def one(p: str) -> Dict[str, object]:
-        st = os.stat(p)
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
+    if files and (len(files) > 1 or files[0] != path):
+        listing = hashlib.sha256()
+        for f in files:
+            st = os.stat(f)
+            listing.update(f"{os.path.basename(f)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        return {"path": path, "files": len(files), "listing_sha256": listing.hexdigest()[:32]}
+    if not os.path.isfile(path):
+        return {"path": path}
+    st = os.stat(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if st.st_size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
             h.update(f.read(1 << 20))
-            if st.st_size > 2 << 20:
-                f.seek(-(1 << 20), os.SEEK_END)
-                h.update(f.read(1 << 20))
-        return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_ends": h.hexdigest()[:32]}
-
-    if os.path.isfile(path):
-        return {"path": os.path.abspath(path), **one(path)}
-    return {"path": path}
+    return {"path": os.path.abspath(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256_ends": h.hexdigest()[:32]}
 
 
 class DamagedFrame(DreamvidError):
@@ -182,8 +186,10 @@ def describe_differences(old: dict, new: dict, limit: int = 3) -> str:
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
     def name(k: str) -> str:
-        parts = k.split(".")
-        return ".".join(parts[1:]) if len(parts) > 1 and parts[0] in ("dream", "runtime") else k
+        for group in ("dream.", "runtime."):  # 'dream.runtime.device' reads 'device'
+            if k.startswith(group):
+                k = k[len(group):]
+        return k
 
     shown = [f"{name(k)} was {_show(k, a.get(k))}, now {_show(k, b.get(k))}" for k in keys[:limit]]
     more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""

@@ -50,8 +50,11 @@ class Dreamer:
     @property
     def identity(self) -> dict:
         """What identifies this dreamer's pixels (for checkpoint manifests)."""
+        # The device and torch version are part of it: CPU and GPU kernels (autocast, other
+        # algorithms) give slightly different pixels, so a resume elsewhere would not be exact.
         return {"settings": self.settings.to_dict(), "model": self.model.name,
-                "weights": self.model.weights_id}
+                "weights": self.model.weights_id,
+                "runtime": {"device": self.device.type, "torch": torch.__version__}}
 
     def steps(self, height: int, width: int, octaves: Optional[int] = None,
               iterations: Optional[int] = None) -> int:

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from .checkpoint import Checkpoint, DamagedFrame, checkpoint_folder, input_fingerprint
@@ -38,20 +37,8 @@ def next_schedule(settings: DreamSettings, video: VideoSettings):
 
 
 def _source_identity(source: FrameSource, spec: str) -> dict:
-    files = getattr(source, "files", None)
-    if files and len(files) > 1 or (files and files[0] != spec):
-        # A folder or glob: the list of files with their sizes and times.
-        import hashlib
-        import os
-        h = hashlib.sha256()
-        for f in files:
-            st = os.stat(f)
-            h.update(f"{os.path.basename(f)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-        fp = {"path": spec, "files": len(files), "listing_sha256": h.hexdigest()[:32]}
-    else:
-        fp = input_fingerprint(spec)
-    return {**fp, "frames": source.num_frames, "fps": str(source.fps),
-            "size": [source.width, source.height]}
+    return {**input_fingerprint(spec, getattr(source, "files", None)), "frames": source.num_frames,
+            "fps": str(source.fps), "size": [source.width, source.height]}
 
 
 def _frame_range(source: FrameSource, video: VideoSettings, spec: str):
@@ -82,10 +69,8 @@ def dream_video(input: str, output: str, settings: Optional[DreamSettings] = Non
     start, end = _frame_range(source, video, input)
     total = end - start
     dreamer = dreamer or Dreamer(settings, run.device, run.weights, quiet=run.quiet)
-    # Everything that changes pixels. The device is part of it: CPU and GPU (autocast, other
-    # kernels) give slightly different pixels, so a resume elsewhere would not be exact.
-    identity = {"input": _source_identity(source, input), "dream": dreamer.identity, "video": video.to_dict(),
-                "runtime": {"device": dreamer.device.type, "torch": torch.__version__}}
+    # Everything that changes pixels (the dreamer's identity includes the device).
+    identity = {"input": _source_identity(source, input), "dream": dreamer.identity, "video": video.to_dict()}
 
     ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, total)
     with ckpt:
