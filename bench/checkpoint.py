@@ -27,12 +27,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from dreamvid.checkpoint import Checkpoint, _atomic_write  # noqa: E402
-from dreamvid.dreamer import Dreamer  # noqa: E402
-from dreamvid.media import open_source  # noqa: E402
-from dreamvid.presets import DEFAULT_PRESET, settings_from_preset  # noqa: E402
-from dreamvid.render import next_schedule  # noqa: E402
-from dreamvid.settings import VideoSettings  # noqa: E402
+from dreamvid.core.atomic import atomic_write  # noqa: E402
+from dreamvid.store.checkpoint import Checkpoint  # noqa: E402
+from dreamvid.engine.dreamer import Dreamer  # noqa: E402
+from dreamvid.io.sources import open_source  # noqa: E402
+from dreamvid.config.presets import DEFAULT_PRESET, settings_from_preset  # noqa: E402
+from dreamvid.pipeline.video import next_schedule  # noqa: E402
+from dreamvid.config.settings import VideoSettings  # noqa: E402
 
 
 def ms(xs):

@@ -16,10 +16,12 @@ import time
 
 import torch
 
-from dreamvid.dream import Ascent, DreamSettings, ascend, dream, make_generator
-from dreamvid.models import load_model
-from dreamvid.objectives import layer
-from dreamvid.presets import settings_from_preset
+from dreamvid.config.settings import DreamSettings
+from dreamvid.core.rng import make_generator
+from dreamvid.engine.ascent import Ascent, ascend, dream
+from dreamvid.engine.models import load_model
+from dreamvid.engine.objectives import layer
+from dreamvid.config.presets import settings_from_preset
 
 LAYERS = {  # the layers each model's reference preset dreams on
     "inception_v3": settings_from_preset("seals").layers,

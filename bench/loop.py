@@ -8,7 +8,7 @@ Decodes the loop and prints
   worst step   the largest step, the seam included, / the same median (a hidden seam: the
                cross-fade that closes the loop shows up here if it is abrupt)
   drift        mean brightness of the middle frame vs the first, in percent (target within 5%)
-The computation is dreamvid.zoom.loop_stats (the tests call it too).
+The computation is dreamvid.temporal.metrics.loop_stats (the tests call it too).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import argparse
 import sys
 
 from dreamvid.errors import DreamvidError
-from dreamvid.zoom import loop_stats, read_loop
+from dreamvid.pipeline.zoom import read_loop
+from dreamvid.temporal.metrics import loop_stats
 
 
 def main(argv=None) -> int:

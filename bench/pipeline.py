@@ -3,7 +3,7 @@
     python bench/pipeline.py [INPUT] [--frames 8] [--size 640x360] [--preset dreamy] [--repeat 2]
 
 The input (default samples/bunny.mp4) is scaled to --size with ffmpeg (audio kept) into a
-temporary folder, then rendered to an .mp4 by the real ``dreamvid.render.dream_video``. Nothing is
+temporary folder, then rendered to an .mp4 by the real ``dreamvid.pipeline.video.dream_video``. Nothing is
 re-implemented: the functions the render calls are wrapped in timers for the run —
 decode (the source's frame iterator), flow+warp+mask (``flow.estimate_flows`` and
 ``flow.temporal_init``), dream (the
@@ -39,12 +39,13 @@ from typing import Dict, List
 
 import torch
 
-import dreamvid.render as render
-from dreamvid.checkpoint import Checkpoint
-from dreamvid.dreamer import Dreamer
-from dreamvid.media import ffmpeg_exe, open_source
-from dreamvid.presets import DEFAULT_PRESET, settings_from_preset
-from dreamvid.settings import RunOptions, VideoSettings
+import dreamvid.pipeline.video as render
+from dreamvid.store.checkpoint import Checkpoint
+from dreamvid.engine.dreamer import Dreamer
+from dreamvid.io.ffmpeg import ffmpeg_exe
+from dreamvid.io.sources import open_source
+from dreamvid.config.presets import DEFAULT_PRESET, settings_from_preset
+from dreamvid.config.settings import RunOptions, VideoSettings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_INPUT = os.path.join(HERE, os.pardir, "samples", "bunny.mp4")

@@ -17,8 +17,8 @@ import time
 import cv2
 
 from dreamvid.errors import DreamvidError
-from dreamvid.flow import DIS_PRESETS, METHODS, FlowEstimator
-from dreamvid.metrics import temporal_stats
+from dreamvid.temporal.flow import DIS_PRESETS, FlowEstimator, METHODS
+from dreamvid.temporal.metrics import temporal_stats
 
 
 def read_frames(path: str, max_frames=None):

@@ -13,10 +13,10 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "dream_image": "image", "dream_video": "render", "zoom_loop": "zoom",
-    "load_model": "models", "Dreamer": "dreamer", "DreamSettings": "dream",
-    "VideoSettings": "settings", "ZoomSettings": "settings", "RunOptions": "settings",
-    "PRESETS": "presets", "DEFAULT_PRESET": "presets", "settings_from_preset": "presets",
+    "dream_image": "pipeline.image", "dream_video": "pipeline.video", "zoom_loop": "pipeline.zoom",
+    "load_model": "engine.models", "Dreamer": "engine.dreamer", "DreamSettings": "config.settings",
+    "VideoSettings": "config.settings", "ZoomSettings": "config.settings", "RunOptions": "config.settings",
+    "PRESETS": "config.presets", "DEFAULT_PRESET": "config.presets", "settings_from_preset": "config.presets",
     "DreamvidError": "errors",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]

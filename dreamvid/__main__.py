@@ -36,7 +36,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
         signal.signal(signal.SIGTERM, _raise_interrupt)  # stop like Ctrl-C, checkpoint kept
     try:
-        from .cli import main as cli_main
+        from .app.cli import main as cli_main
 
         return cli_main(argv)
     except Interrupted as e:

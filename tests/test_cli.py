@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dreamvid.__main__ import main
-from dreamvid.media import read_image
+from dreamvid.io.images import read_image
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
 PHOTO = os.path.join(SAMPLES, "coffee.jpg")

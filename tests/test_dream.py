@@ -5,13 +5,16 @@ import pytest
 import torch
 from skimage import data
 
-from dreamvid.dream import (Ascent, DreamSettings, ascend, dream, lap_normalize, make_generator,
-                            octave_shapes)
-from dreamvid.dreamer import Dreamer, to_tensor
+from dreamvid.config.settings import DreamSettings
+from dreamvid.core.imageops import lap_normalize
+from dreamvid.core.rng import make_generator
+from dreamvid.engine.ascent import Ascent, ascend, dream, octave_shapes
+from dreamvid.core.convert import to_tensor
+from dreamvid.engine.dreamer import Dreamer
 from dreamvid.errors import DreamvidError
-from dreamvid.models import layer_table, load_model
-from dreamvid.objectives import build_objective, channel, class_logit, layer, parse_channel, parse_layer_weights
-from dreamvid.presets import DEFAULT_PRESET, PRESETS, settings_from_preset
+from dreamvid.engine.models import layer_table, load_model
+from dreamvid.engine.objectives import build_objective, channel, class_logit, layer, parse_channel, parse_layer_weights
+from dreamvid.config.presets import DEFAULT_PRESET, PRESETS, settings_from_preset
 
 
 @pytest.fixture(scope="module")

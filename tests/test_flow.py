@@ -5,15 +5,9 @@ import numpy as np
 import pytest
 
 from dreamvid.errors import DreamvidError
-from dreamvid.flow import (
-    FlowEstimator,
-    backward_flow,
-    forward_flow,
-    occlusion_mask,
-    temporal_init,
-    warp,
-)
-from dreamvid.metrics import dream_strength, temporal_stats, warping_error
+from dreamvid.temporal.carry import temporal_init
+from dreamvid.temporal.flow import FlowEstimator, backward_flow, forward_flow, occlusion_mask, warp
+from dreamvid.temporal.metrics import dream_strength, temporal_stats, warping_error
 
 H, W = 120, 160
 M = 16  # interior margin ignored by the checks

@@ -9,8 +9,12 @@ import pytest
 
 from conftest import decode_audio, ffmpeg, make_video
 from dreamvid.errors import DreamvidError
-from dreamvid.media import (AudioSpec, VideoSource, open_sink, open_source, output_kind,
-                            parse_fps, probe, read_image, resize_to_max_side, write_image)
+from dreamvid.core.imageops import resize_to_max_side
+from dreamvid.io.ffmpeg import probe
+from dreamvid.io.fps import parse_fps
+from dreamvid.io.images import read_image, write_image
+from dreamvid.io.sinks import AudioSpec, open_sink, output_kind
+from dreamvid.io.sources import VideoSource, open_source
 
 NTSC = Fraction(30000, 1001)
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from dreamvid.errors import DreamvidError
-from dreamvid.models import MODELS, layer_table, load_model
+from dreamvid.engine.models import MODELS, layer_table, load_model
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -14,18 +14,21 @@ import cv2
 import numpy as np
 import pytest
 
-import dreamvid.dreamer as dreamer_module
-import dreamvid.render as render_module
+import dreamvid.engine.dreamer as dreamer_module
+import dreamvid.pipeline.video as render_module
 from conftest import decode_audio, ffmpeg, make_video
 from dreamvid.__main__ import main
-from dreamvid.dreamer import Dreamer
+from dreamvid.engine.dreamer import Dreamer
 from dreamvid.errors import DreamvidError
-from dreamvid.flow import FlowEstimator, estimate_flows, temporal_init
-from dreamvid.media import open_source, probe, read_image, write_image
-from dreamvid.metrics import temporal_stats
-from dreamvid.presets import settings_from_preset
-from dreamvid.render import dream_video, next_schedule
-from dreamvid.settings import RunOptions, VideoSettings
+from dreamvid.temporal.carry import estimate_flows, temporal_init
+from dreamvid.temporal.flow import FlowEstimator
+from dreamvid.io.ffmpeg import probe
+from dreamvid.io.images import read_image, write_image
+from dreamvid.io.sources import open_source
+from dreamvid.temporal.metrics import temporal_stats
+from dreamvid.config.presets import settings_from_preset
+from dreamvid.pipeline.video import dream_video, next_schedule
+from dreamvid.config.settings import RunOptions, VideoSettings
 
 NTSC = Fraction(30000, 1001)
 BASE = ["--iterations", "1", "--octaves", "1", "--device", "cpu", "--quiet"]

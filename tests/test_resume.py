@@ -20,10 +20,9 @@ import pytest
 
 from conftest import make_video
 from dreamvid.__main__ import main
-from dreamvid.checkpoint import (MANIFEST, Checkpoint, DamagedFrame, checkpoint_folder,
-                                 describe_differences, png_intact)
+from dreamvid.store.checkpoint import Checkpoint, DamagedFrame, MANIFEST, checkpoint_folder, describe_differences, png_intact
 from dreamvid.errors import DreamvidError
-from dreamvid.settings import VideoSettings
+from dreamvid.config.settings import VideoSettings
 
 FRAMES = 12
 FLAGS = ["--max-side", "64", "--layers", "block3", "--iterations", "1", "--octaves", "1",
@@ -246,9 +245,11 @@ def test_failed_encode_keeps_the_checkpoint_and_the_rerun_only_encodes(media, tm
     fake.write_text(f'#!/bin/sh\ncase "$*" in *rawvideo*) echo "Simulated encoder failure" >&2; exit 1;; esac\n'
                     f'exec "{real}" "$@"\n')
     fake.chmod(0o755)
-    import dreamvid.media as media_mod
-    monkeypatch.setattr(media_mod, "ffmpeg_exe", lambda: str(fake))
-    monkeypatch.setattr("dreamvid.dreamer.Dreamer.__call__", _must_not_dream)
+    import dreamvid.io.ffmpeg as ffmpeg_mod
+    import dreamvid.io.sinks as sinks_mod
+    for mod in (ffmpeg_mod, sinks_mod):
+        monkeypatch.setattr(mod, "ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr("dreamvid.engine.dreamer.Dreamer.__call__", _must_not_dream)
     rc, err = run_main([media["video"], "-o", "out.mp4", *FLAGS], capsys)
     assert rc == 2
     assert one_line(err.split("\n", 1)[1]).startswith("dreamvid: error: ffmpeg ")
@@ -256,7 +257,8 @@ def test_failed_encode_keeps_the_checkpoint_and_the_rerun_only_encodes(media, tm
     assert "Simulated encoder failure" in line and f"kept in {ckpt}" in line
     assert len(frame_files(ckpt)) == FRAMES and not (tmp_path / "out.mp4").exists()
 
-    monkeypatch.setattr(media_mod, "ffmpeg_exe", lambda: real)
+    for mod in (ffmpeg_mod, sinks_mod):
+        monkeypatch.setattr(mod, "ffmpeg_exe", lambda: real)
     rc, err = run_main([media["video"], "-o", "out.mp4", *[f for f in FLAGS if f != "-q"]], capsys)
     assert rc == 0, err
     assert f"dreamvid: all {FRAMES} frames are in the checkpoint; encoding" in err
@@ -266,7 +268,7 @@ def test_failed_encode_keeps_the_checkpoint_and_the_rerun_only_encodes(media, tm
 def test_ctrl_c_while_encoding_keeps_the_checkpoint(media, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ckpt = seed_checkpoint(media, tmp_path / "out.mp4")
-    import dreamvid.media as media_mod
+    import dreamvid.io.sinks as media_mod
     real_write = media_mod.FfmpegSink._write
     calls = []
 

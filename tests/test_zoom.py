@@ -9,8 +9,10 @@ import pytest
 from dreamvid import Dreamer, RunOptions, ZoomSettings, settings_from_preset
 from dreamvid.__main__ import main
 from dreamvid.errors import DreamvidError, Interrupted
-from dreamvid.zoom import (affine_matrix, fade_weight, loop_plan, loop_stats, match_colour, parse_colour,
-                          read_loop, start_image, zoom_loop, zoom_step)
+from dreamvid.core.colour import match_colour, parse_colour
+from dreamvid.core.motion import affine_matrix, zoom_step
+from dreamvid.pipeline.zoom import fade_weight, loop_plan, read_loop, start_image, zoom_loop
+from dreamvid.temporal.metrics import loop_stats
 
 SMALL = settings_from_preset(None, iterations=2, octaves=1)
 TINY = ZoomSettings(frames=4, size=(72, 64), frame_octaves=1, frame_iterations=1)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
 
-from .dream import DreamSettings
-from .errors import DreamvidError
-from .models import get_spec
+from ..errors import DreamvidError
+from .settings import DEFAULT_LAYERS, DreamSettings, check_model
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,6 @@ def settings_from_preset(name: Optional[str] = None, **overrides) -> DreamSettin
     given = {k: v for k, v in overrides.items() if v is not None}
     if given.get("model", values["model"]) != values["model"] and "layers" not in given:
         # The preset's layers belong to its own model: another model starts from its default layer.
-        values["layers"] = ((get_spec(given["model"]).default_layer, 1.0),)
+        values["layers"] = ((DEFAULT_LAYERS[check_model(given["model"])], 1.0),)
     values.update(given)
     return DreamSettings(**values).validate()

@@ -7,26 +7,18 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .dream import DreamSettings, dream, make_generator, steps_total
+from ..config.settings import DreamSettings
+from ..core.convert import to_float, to_tensor
+from ..core.rng import make_generator
+from .ascent import dream, steps_total
 from .models import load_model, resolve_device
 from .objectives import build_objective
 
 
-def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    """RGB uint8 (H, W, 3) or float32 in [0, 1] -> (1, 3, H, W) float32 in [0, 1] on `device`."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb))
-    x = x.float().div_(255.0) if rgb.dtype == np.uint8 else x.float()
-    return x.permute(2, 0, 1).unsqueeze(0).to(device)
 
 
-def to_float(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> float32 (H, W, 3) in [0, 1] on the CPU (no quantisation)."""
-    return x[0].permute(1, 2, 0).clamp(0, 1).float().cpu().numpy()
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> RGB uint8 (H, W, 3), rounded."""
-    return (x[0].permute(1, 2, 0).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 class Dreamer:
@@ -42,7 +34,7 @@ class Dreamer:
         self.model = load_model(settings.model, weights, self.device, quiet=quiet)
         guide = None
         if settings.guide:
-            from .media import read_image  # the guide image is the only file a dreamer reads
+            from ..io.images import read_image  # the guide image is the only file a dreamer reads
             guide = to_tensor(read_image(settings.guide), self.device)
         self.objective = build_objective(self.model, settings.layers, settings.channel,
                                          settings.class_index, guide)

@@ -26,19 +26,18 @@ since nothing would be lost. ``open(fresh=True)`` discards any checkpoint.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
-import shutil
 import struct
 import zlib
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional
 
 import cv2
 import numpy as np
 
-from . import __version__
-from .errors import DreamvidError
+from .. import __version__
+from ..core.atomic import TMP_MARK, atomic_write, fsync_dir, remove_path
+from ..errors import DreamvidError
 
 try:  # POSIX; elsewhere the lock is advisory only through the pid written in it
     import fcntl
@@ -47,7 +46,6 @@ except ImportError:  # pragma: no cover
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
-TMP_MARK = ".tmp-"
 _FRAME_PREFIX, _FRAME_SUFFIX = "frame_", ".png"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -59,74 +57,8 @@ def checkpoint_folder(output: str, checkpoint_dir: Optional[str] = None) -> str:
     return os.path.join(parent, base)
 
 
-def input_fingerprint(path: str, files: Optional[Sequence[str]] = None) -> Dict[str, object]:
-    """What identifies an input: for a file its path, byte size, mtime and a hash of its first
-    and last MiB; for a folder or glob (`files`) a hash of every file's name, size and mtime.
-
-    For anything else (a colour, 'noise') just ``{"path": path}``.
-    """
-    if files and (len(files) > 1 or files[0] != path):
-        listing = hashlib.sha256()
-        for f in files:
-            st = os.stat(f)
-            listing.update(f"{os.path.basename(f)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-        return {"path": path, "files": len(files), "listing_sha256": listing.hexdigest()[:32]}
-    if not os.path.isfile(path):
-        return {"path": path}
-    st = os.stat(path)
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        h.update(f.read(1 << 20))
-        if st.st_size > 2 << 20:
-            f.seek(-(1 << 20), os.SEEK_END)
-            h.update(f.read(1 << 20))
-    return {"path": os.path.abspath(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sha256_ends": h.hexdigest()[:32]}
-
-
 class DamagedFrame(DreamvidError):
     """A checkpoint frame turned out unreadable while encoding; the next run redoes it."""
-
-
-# -- small durable-file helpers ------------------------------------------------------------
-
-def _fsync_dir(path: str) -> None:
-    """Make renames and creations inside folder `path` durable (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot fsync a folder; nothing better to do there
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str, data: bytes, dir_fd: Optional[int] = None) -> None:
-    """Write `data` to `path` so that `path` is either the old file or the whole new one,
-    durably: temp name, fsync, rename, fsync of the folder (`dir_fd` if given)."""
-    tmp = f"{path}{TMP_MARK}{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, or Ctrl-C: leave no temporary behind
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    if dir_fd is not None:
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-    else:
-        _fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def png_intact(data: bytes) -> bool:
@@ -231,7 +163,7 @@ class Checkpoint:
             raise DreamvidError(f"cannot create the checkpoint folder {self.folder} ({e.strerror}): "
                                 "use --checkpoint-dir DIR to keep it elsewhere") from None
         if not existed:
-            _fsync_dir(os.path.dirname(os.path.abspath(self.folder)))
+            fsync_dir(os.path.dirname(os.path.abspath(self.folder)))
         self._lock()
         try:
             self._dir_fd = os.open(self.folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -289,9 +221,9 @@ class Checkpoint:
             # Last frame first: a crash midway leaves a prefix 0..k, still a valid checkpoint.
             for name in sorted(os.listdir(self.folder), reverse=True):
                 if name not in (MANIFEST, LOCK):
-                    _remove_path(os.path.join(self.folder, name))
-            _remove_path(os.path.join(self.folder, MANIFEST))
-            _remove_path(os.path.join(self.folder, LOCK))
+                    remove_path(os.path.join(self.folder, name))
+            remove_path(os.path.join(self.folder, MANIFEST))
+            remove_path(os.path.join(self.folder, LOCK))
             try:
                 os.rmdir(self.folder)
             except OSError:  # another process already made new files in it: theirs now
@@ -316,7 +248,7 @@ class Checkpoint:
         if not ok:
             raise DreamvidError(f"could not encode frame {index} as PNG")
         try:
-            _atomic_write(self.frame_path(index), buf.tobytes(), self._dir_fd)
+            atomic_write(self.frame_path(index), buf.tobytes(), self._dir_fd)
             if index == self.completed:
                 self.completed = index + 1
             self._write_manifest(self.completed)
@@ -343,7 +275,7 @@ class Checkpoint:
         while n < self.total and n in present and self._read_frame(n) is not None:
             n += 1
         for stale in sorted(i for i in present if i >= n):
-            _remove_path(self.frame_path(stale))
+            remove_path(self.frame_path(stale))
         self.completed = n
         return n
 
@@ -403,27 +335,17 @@ class Checkpoint:
 
     def _write_manifest(self, done: int) -> None:
         data = {"identity": self.identity, "progress": {"done": done, "total": self.total}}
-        _atomic_write(os.path.join(self.folder, MANIFEST), json.dumps(data, indent=1).encode(), self._dir_fd)
+        atomic_write(os.path.join(self.folder, MANIFEST), json.dumps(data, indent=1).encode(), self._dir_fd)
 
     def _remove_temporaries(self) -> None:
         for name in os.listdir(self.folder):
             if TMP_MARK in name:
-                _remove_path(os.path.join(self.folder, name))
+                remove_path(os.path.join(self.folder, name))
 
     def _clear_frames(self) -> None:
         for name in os.listdir(self.folder):
             if name.startswith(_FRAME_PREFIX) or TMP_MARK in name:
-                _remove_path(os.path.join(self.folder, name))
-
-
-def _remove_path(path: str) -> None:
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
-    except FileNotFoundError:
-        pass
+                remove_path(os.path.join(self.folder, name))
 
 
 def _roundtrip(d: dict) -> dict:

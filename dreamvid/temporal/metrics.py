@@ -15,12 +15,12 @@ the input frames, the input frames are resized to the output size first.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Optional
+from typing import Iterable, List, NamedTuple, Optional
 
 import cv2
 import numpy as np
 
-from .errors import DreamvidError
+from ..errors import DreamvidError
 from .flow import FlowEstimator, occlusion_mask, warp
 
 __all__ = ["warping_error", "dream_strength", "TemporalStats", "temporal_stats"]
@@ -176,3 +176,47 @@ def dream_strength(input_frames: Iterable, output_frames: Iterable) -> float:
     if frames == 0:
         raise DreamvidError("no frames to compare")
     return total / frames
+
+
+class LoopStats(NamedTuple):
+    """seam_ratio: mean |last − first| / median mean |f_{t+1} − f_t| (1 = the seam is a normal step).
+    worst_step_ratio: the largest step (seam included) / that median. drift_percent: mean brightness
+    of the middle frame vs the first, in percent. median_step: on a 0..1 scale."""
+
+    frames: int
+    seam_ratio: float
+    worst_step_ratio: float
+    drift_percent: float
+    median_step: float
+
+
+def loop_stats(frames: Iterable[np.ndarray]) -> LoopStats:
+    """Seam and drift of a loop from its frames (RGB uint8 or float [0, 1], streamed).
+
+    Steps are mean absolute differences over all pixels and channels on a 0..1 scale; only the
+    first, previous and current frame are held, plus one number per frame.
+    """
+    first = prev = last = None
+    steps: List[float] = []
+    brightness: List[float] = []
+    for f in frames:
+        x = np.asarray(f)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        if first is None:
+            first = x
+        else:
+            if x.shape != prev.shape:
+                raise DreamvidError(f"frame {len(brightness)} is {x.shape[1]}x{x.shape[0]}, the first "
+                                    f"is {first.shape[1]}x{first.shape[0]}: not one loop")
+            steps.append(float(np.abs(x - prev).mean()))
+        brightness.append(float(x.mean()))
+        prev = last = x
+    if first is None or not steps:
+        raise DreamvidError("a loop needs at least 2 frames to measure")
+    median = float(np.median(steps))
+    seam = float(np.abs(last - first).mean())
+    ratio = seam / max(median, 1e-9)
+    worst = max(steps + [seam]) / max(median, 1e-9)
+    mid = brightness[len(brightness) // 2]
+    drift = 100.0 * (mid - brightness[0]) / max(brightness[0], 1e-9)
+    return LoopStats(len(brightness), ratio, worst, drift, median)

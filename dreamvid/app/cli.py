@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional, Sequence
 
-from . import __version__
-from .dream import DreamSettings
-from .errors import DreamvidError
-from .models import MODELS, layer_table
-from .objectives import parse_layer_weights
-from .presets import DEFAULT_PRESET, PRESETS, settings_from_preset
-from .media import parse_fps
-from .settings import RunOptions, VideoSettings, ZoomSettings
+from .. import __version__
+from ..config.presets import DEFAULT_PRESET, PRESETS, get_preset, settings_from_preset
+from ..config.settings import DreamSettings, RunOptions, VideoSettings, ZoomSettings
+from ..engine.models import MODELS, layer_table
+from ..engine.objectives import parse_layer_weights
+from ..errors import DreamvidError
+from ..io.fps import parse_fps
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,7 +120,6 @@ def run_options(a: argparse.Namespace) -> RunOptions:
 
 
 def _video_settings(a: argparse.Namespace) -> VideoSettings:
-    from .presets import get_preset
     base = VideoSettings(**get_preset(a.preset or DEFAULT_PRESET).video)
     given = dict(flow=a.flow, blend=a.blend, next_iterations=a.next_iterations, next_octaves=a.next_octaves,
                  start=a.start, end=a.end, max_side=a.max_side, fps=parse_fps(a.fps) if a.fps else None)
@@ -168,7 +166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args: List[str] = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "zoom":
         a = build_zoom_parser().parse_args(args[1:])
-        from .zoom import zoom_loop
+        from ..pipeline.zoom import zoom_loop
         zoom_loop(a.input, a.output, dream_settings(a), _zoom_settings(a), run_options(a))
         return 0
     a = build_main_parser().parse_args(args)
@@ -177,12 +175,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not a.input or not a.output:
         raise DreamvidError("give an INPUT and -o OUTPUT, e.g. dreamvid samples/bunny.mp4 -o out.mp4")
     settings = dream_settings(a)
-    from .image import IMAGE_EXTENSIONS
+    from ..pipeline.image import IMAGE_EXTENSIONS
     if a.output.lower().endswith(IMAGE_EXTENSIONS):
-        from .image import dream_image
+        from ..pipeline.image import dream_image
         dream_image(a.input, a.output, settings, max_side=a.max_side, device=a.device,
                     weights=a.weights, quiet=a.quiet)
         return 0
-    from .render import dream_video
+    from ..pipeline.video import dream_video
     dream_video(a.input, a.output, settings, _video_settings(a), run_options(a))
     return 0

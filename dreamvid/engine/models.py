@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import DreamvidError
+from ..config.settings import DEFAULT_LAYERS, DEFAULT_MODEL, check_model
+from ..errors import DreamvidError
 
 # --------------------------------------------------------------------------- layer tables
 # (canonical name, channels, total stride). Data, checked against real forward passes in tests.
@@ -257,7 +258,10 @@ class ModelSpec:
     build: Callable[[], nn.Module] = field(repr=False)
     stages: Callable[[nn.Module], List[Stage]] = field(repr=False)
     torchvision_weights: Optional[str] = None  # name of the torchvision weights enum
-    default_layer: str = ""
+
+    @property
+    def default_layer(self) -> str:
+        return DEFAULT_LAYERS[self.name]
 
 
 def _tv(builder: str, **kw) -> Callable[[], nn.Module]:
@@ -274,29 +278,25 @@ MODELS: Dict[str, ModelSpec] = {
         "inception_v3", "torchvision InceptionV3 (Keras DeepDream's network; mixed0..mixed10)",
         INCEPTION_V3_LAYERS, INCEPTION_V3_ALIASES, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
         _tv("inception_v3", aux_logits=False, init_weights=False), _inception_v3_stages,
-        "Inception_V3_Weights", "mixed4"),
+        "Inception_V3_Weights"),
     "googlenet": ModelSpec(
         "googlenet", "torchvision GoogLeNet (Google's original DeepDream network; inception3a..5b)",
         GOOGLENET_LAYERS, GOOGLENET_ALIASES, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
         _tv("googlenet", aux_logits=False, init_weights=False), _googlenet_stages,
-        "GoogLeNet_Weights", "inception4c"),
+        "GoogLeNet_Weights"),
     "vgg16": ModelSpec(
         "vgg16", "torchvision VGG16 (painterly textures; relu1_1..relu5_3)",
         VGG16_LAYERS, {}, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
-        _tv("vgg16", init_weights=False), _vgg16_stages, "VGG16_Weights", "relu4_3"),
+        _tv("vgg16", init_weights=False), _vgg16_stages, "VGG16_Weights"),
     "efficientnet_lite0": ModelSpec(
         "efficientnet_lite0", "EfficientNet-Lite0, ImageNet weights shipped offline (block0..block15)",
         EFFNET_LITE0_LAYERS, EFFNET_LITE0_ALIASES, (127 / 255,) * 3, (128 / 255,) * 3,
-        EfficientNetLite0, _effnet_stages, None, "block8"),
+        EfficientNetLite0, _effnet_stages, None),
 }
-DEFAULT_MODEL = "efficientnet_lite0"
 
 
 def get_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
-        raise DreamvidError(f"unknown model '{name}': choose one of {', '.join(MODELS)} "
-                            "(see 'dreamvid --list-models')")
-    return MODELS[name]
+    return MODELS[check_model(name)]
 
 
 def layer_table(name: str) -> List[Tuple[str, int, List[str]]]:

@@ -11,9 +11,22 @@ from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Optional, Tuple
 
-from .errors import DreamvidError
+from ..errors import DreamvidError
 
 FLOW_METHODS = ("dis", "farneback", "static", "none")
+
+DEFAULT_MODEL = "efficientnet_lite0"
+#: Each model's layer when a model is chosen without layers (defined here, used by the registry).
+DEFAULT_LAYERS = {"inception_v3": "mixed4", "googlenet": "inception4c", "vgg16": "relu4_3",
+                  "efficientnet_lite0": "block8"}
+
+
+def check_model(name: str) -> str:
+    """`name` if it is a known model, else DreamvidError listing the models."""
+    if name not in DEFAULT_LAYERS:
+        raise DreamvidError(f"unknown model '{name}': choose one of {', '.join(DEFAULT_LAYERS)} "
+                            "(see 'dreamvid --list-models')")
+    return name
 
 
 @dataclass(frozen=True)
@@ -135,3 +148,54 @@ class RunOptions:
     keep_frames: bool = False
     fresh: bool = False
     checkpoint_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """Every knob of the ascent: the one place defaults and valid ranges live.
+
+    A preset (see presets.py) fills these; fields a preset leaves out keep the defaults below.
+    """
+
+    model: str = DEFAULT_MODEL
+    layers: Tuple[Tuple[str, float], ...] = (("block8", 1.0),)
+    channel: Optional[str] = None        # "LAYER:N": maximise one channel instead of the layer mix
+    class_index: Optional[int] = None    # ImageNet class to visualise instead of the layer mix
+    guide: Optional[str] = None          # path of a guide image
+    step: float = 0.01                   # ascent step in [0, 1] pixel space, per iteration
+    iterations: int = 10                 # ascent steps per octave
+    octaves: int = 4
+    octave_scale: float = 1.4
+    max_loss: Optional[float] = None     # stop an octave early once the loss passes this
+    jitter: int = 32                     # random roll in px before each step (rolled back after)
+    lap_norm: int = 0                    # Laplacian-pyramid gradient normalisation levels (0 = off)
+    l2_decay: float = 0.0                # per-step pull toward grey (class visualisation)
+    blur_every: int = 0                  # blur the image every N steps (class visualisation; 0 = off)
+    blur_sigma: float = 0.5
+    tile_size: int = 1024                # larger images are processed in tiles of this size
+    seed: int = 0
+
+    def validate(self) -> "DreamSettings":
+        checks = [
+            (self.step > 0, "--step must be > 0"),
+            (self.iterations >= 1, "--iterations must be at least 1"),
+            (self.octaves >= 1, "--octaves must be at least 1"),
+            (self.octave_scale > 1.0, "--octave-scale must be > 1 (e.g. 1.4)"),
+            (self.jitter >= 0, "--jitter must be >= 0"),
+            (self.lap_norm >= 0, "--lap-norm must be >= 0"),
+            (0 <= self.l2_decay < 1, "--l2-decay must be in [0, 1)"),
+            (self.tile_size >= 128, "--tile-size must be at least 128"),
+            (self.max_loss is None or self.max_loss > 0, "--max-loss must be > 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise DreamvidError(msg)
+        return self
+
+    def replace(self, **changes) -> "DreamSettings":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+

@@ -12,7 +12,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import torch
 
-from .errors import DreamvidError
+from ..errors import DreamvidError
 
 Activations = Dict[str, torch.Tensor]
 

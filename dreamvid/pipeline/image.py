@@ -8,11 +8,14 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .dream import DreamSettings
-from .dreamer import Dreamer
-from .errors import DreamvidError
-from .media import read_image, resize_to_max_side, write_image
-from .presets import settings_from_preset
+from ..config.presets import settings_from_preset
+from ..config.settings import DreamSettings
+from ..core.convert import quantize
+from ..core.imageops import resize_to_max_side
+from ..core.noise import smooth_noise
+from ..engine.dreamer import Dreamer
+from ..errors import DreamvidError
+from ..io.images import read_image, write_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -33,9 +36,8 @@ def dream_image(input_path: str, output_path: str, settings: Optional[DreamSetti
     if os.path.isdir(output_path):
         raise DreamvidError(f"output {output_path} is a folder: give an image file name")
     if input_path == "noise":
-        from .zoom import smooth_noise
         side = max_side or NOISE_SIDE
-        rgb = (smooth_noise(side, side, settings.seed if settings else 0) * 255 + 0.5).astype(np.uint8)
+        rgb = quantize(smooth_noise(side, side, settings.seed if settings else 0))
     else:
         rgb = read_image(input_path)
     if max_side:
@@ -51,6 +53,6 @@ def dream_image(input_path: str, output_path: str, settings: Optional[DreamSetti
             bar.update(1)
             bar.set_description(f"octave {min(bar.n // per_octave + 1, octaves)}/{octaves}", refresh=False)
         out = dreamer(rgb, index=0, on_step=step)
-    result = (out * 255.0 + 0.5).astype(np.uint8)
+    result = quantize(out)
     write_image(output_path, result)
     return result

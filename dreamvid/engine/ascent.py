@@ -8,109 +8,26 @@ Steps are stated in that [0, 1] pixel space: Keras DeepDream's step 0.01 on [-1,
 from __future__ import annotations
 
 import contextlib
-import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
-from .errors import DreamvidError
-from .models import DEFAULT_MODEL, DreamModel
+from ..config.settings import DreamSettings
+from ..core.imageops import gaussian_blur, lap_normalize, resize
+from ..core.rng import _randint
+from ..errors import DreamvidError
+from .models import DreamModel
 from .objectives import Objective
 
 
-@dataclass(frozen=True)
-class DreamSettings:
-    """Every knob of the ascent: the one place defaults and valid ranges live.
-
-    A preset (see presets.py) fills these; fields a preset leaves out keep the defaults below.
-    """
-
-    model: str = DEFAULT_MODEL
-    layers: Tuple[Tuple[str, float], ...] = (("block8", 1.0),)
-    channel: Optional[str] = None        # "LAYER:N": maximise one channel instead of the layer mix
-    class_index: Optional[int] = None    # ImageNet class to visualise instead of the layer mix
-    guide: Optional[str] = None          # path of a guide image
-    step: float = 0.01                   # ascent step in [0, 1] pixel space, per iteration
-    iterations: int = 10                 # ascent steps per octave
-    octaves: int = 4
-    octave_scale: float = 1.4
-    max_loss: Optional[float] = None     # stop an octave early once the loss passes this
-    jitter: int = 32                     # random roll in px before each step (rolled back after)
-    lap_norm: int = 0                    # Laplacian-pyramid gradient normalisation levels (0 = off)
-    l2_decay: float = 0.0                # per-step pull toward grey (class visualisation)
-    blur_every: int = 0                  # blur the image every N steps (class visualisation; 0 = off)
-    blur_sigma: float = 0.5
-    tile_size: int = 1024                # larger images are processed in tiles of this size
-    seed: int = 0
-
-    def validate(self) -> "DreamSettings":
-        checks = [
-            (self.step > 0, "--step must be > 0"),
-            (self.iterations >= 1, "--iterations must be at least 1"),
-            (self.octaves >= 1, "--octaves must be at least 1"),
-            (self.octave_scale > 1.0, "--octave-scale must be > 1 (e.g. 1.4)"),
-            (self.jitter >= 0, "--jitter must be >= 0"),
-            (self.lap_norm >= 0, "--lap-norm must be >= 0"),
-            (0 <= self.l2_decay < 1, "--l2-decay must be in [0, 1)"),
-            (self.tile_size >= 128, "--tile-size must be at least 128"),
-            (self.max_loss is None or self.max_loss > 0, "--max-loss must be > 0"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise DreamvidError(msg)
-        return self
-
-    def replace(self, **changes) -> "DreamSettings":
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- small image ops
 
-def resize(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, *size), bilinear, antialiased when shrinking."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W), reflect padding."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def lap_normalize(g: torch.Tensor, levels: int) -> torch.Tensor:
-    """Laplacian-pyramid normalisation of a gradient (B, C, H, W): each band scaled to unit RMS.
-
-    Plain L1 normalisation lets the highest frequencies dominate; equalising the bands gives
-    smoother, larger-scale patterns (Mordvintsev's lap_normalize).
-    """
-    bands: List[torch.Tensor] = []
-    cur = g
-    for _ in range(levels - 1):
-        if min(cur.shape[-2:]) < 8:
-            break
-        low = resize(gaussian_blur(cur, 1.0), ((cur.shape[-2] + 1) // 2, (cur.shape[-1] + 1) // 2))
-        bands.append(cur - resize(low, tuple(cur.shape[-2:])))
-        cur = low
-    bands.append(cur)
-    bands = [b / b.pow(2).mean().sqrt().clamp_min(1e-8) for b in bands]
-    out = bands[-1]
-    for b in reversed(bands[:-1]):
-        out = resize(out, tuple(b.shape[-2:])) + b
-    return out
 
 
 def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side: int) -> List[Tuple[int, int]]:
@@ -135,9 +52,6 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
-def _randint(gen: torch.Generator, high: int) -> int:
-    """Uniform int in [0, high) from `gen` (a CPU generator: identical on every device)."""
-    return int(torch.randint(0, max(high, 1), (1,), generator=gen).item())
 
 
 class Ascent:
@@ -273,13 +187,3 @@ def steps_total(height: int, width: int, model: DreamModel, objective: Objective
     return n_oct * (settings.iterations if iterations is None else iterations)
 
 
-def make_generator(seed: int, *salt: int) -> torch.Generator:
-    """A CPU generator seeded from the run's seed and e.g. a frame index, never from process history."""
-    mixed = seed & 0xFFFFFFFF
-    for v in salt:
-        # splitmix-style mixing so (seed, frame) pairs don't collide for nearby values
-        mixed = (mixed * 0x9E3779B97F4A7C15 + (v & 0xFFFFFFFF) + 0x632BE59BD9B4E019) & 0xFFFFFFFFFFFFFFFF
-        mixed ^= mixed >> 31
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(mixed & 0x7FFFFFFFFFFFFFFF)
-    return gen

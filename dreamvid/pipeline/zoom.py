@@ -37,136 +37,55 @@ c_0 … c_{K-1}) and carried as saved, so a resumed render is bit-identical to a
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import sys
 from typing import Iterable, List, NamedTuple, Optional, Tuple
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import Checkpoint, checkpoint_folder, input_fingerprint
-from .dream import DreamSettings
-from .dreamer import Dreamer
-from .errors import DreamvidError, Interrupted
-from .media import open_sink, output_kind, read_image, resize_to_max_side
-from .presets import settings_from_preset
-from .settings import RunOptions, ZoomSettings
+from ..config.presets import settings_from_preset
+from ..config.settings import DreamSettings, RunOptions, ZoomSettings
+from ..core.colour import blend_keep_contrast, channel_stats, match_colour, parse_colour
+from ..core.convert import quantize, to_unit
+from ..core.imageops import resize_to_max_side
+from ..core.motion import zoom_step
+from ..core.noise import smooth_noise
+from ..engine.dreamer import Dreamer
+from ..errors import DreamvidError, Interrupted
+from ..io.images import read_image
+from ..io.sinks import open_sink, output_kind
+from ..store.checkpoint import Checkpoint, checkpoint_folder
+from ..store.identity import input_fingerprint
 
-__all__ = ["zoom_loop", "affine_matrix", "zoom_step", "parse_colour", "start_image", "match_colour",
-           "LoopPlan", "loop_plan", "fade_weight", "LoopStats", "loop_stats", "read_loop"]
+__all__ = ["zoom_loop", "start_image", "LoopPlan", "loop_plan", "fade_weight", "read_loop"]
 
-_COLOUR_RE = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
 
 # --------------------------------------------------------------------------------------------
 # The motion
 # --------------------------------------------------------------------------------------------
 
-def affine_matrix(width: int, height: int, zoom: float, rotate: float = 0.0,
-                  translate: Tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """The 2x3 matrix of one frame's motion (source -> destination pixel coordinates).
-
-    Scale by `zoom` (>1 zooms in: content grows) and rotate by `rotate` degrees counter-clockwise
-    about the image centre ((width-1)/2, (height-1)/2), then shift content by `translate` (dx, dy) px.
-    """
-    centre = ((width - 1) / 2.0, (height - 1) / 2.0)
-    m = cv2.getRotationMatrix2D(centre, float(rotate), float(zoom))
-    m[0, 2] += float(translate[0])
-    m[1, 2] += float(translate[1])
-    return m
 
 
-def zoom_step(rgb: np.ndarray, zoom: float, rotate: float = 0.0,
-              translate: Tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """One frame's motion: (H, W, 3) uint8 or float32 in [0, 1] -> float32 (H, W, 3) in [0, 1].
-
-    Bicubic resampling; borders reflected, so zooming out or shifting never shows black edges.
-    """
-    h, w = rgb.shape[:2]
-    x = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32, copy=False)
-    m = affine_matrix(w, h, zoom, rotate, translate)
-    out = cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-    return np.clip(out, 0.0, 1.0, out=out)
 
 
 # --------------------------------------------------------------------------------------------
 # Colour
 # --------------------------------------------------------------------------------------------
 
-def _stats(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of (H, W, 3) float."""
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
-    return flat.mean(0), flat.std(0)
 
 
-def match_colour(x: np.ndarray, mean: np.ndarray, std: np.ndarray, strength: float) -> np.ndarray:
-    """Move (H, W, 3) float32 [0, 1] a fraction `strength` of the way to the per-channel `mean`/`std`.
-
-    strength 0 leaves x alone, 1 matches exactly. The std gain is bounded (0.5 … 2) so a nearly flat
-    frame is not blown up into noise.
-    """
-    if strength <= 0:
-        return x
-    m, s = _stats(x)
-    gain = np.clip(std / np.maximum(s, 1e-6), 0.5, 2.0)
-    matched = (x - m) * gain + mean
-    out = x + strength * (matched.astype(np.float32) - x)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _blend(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
-    """(1 − w)·a + w·b with each channel's contrast kept at the blend of the two contrasts.
-
-    Averaging two unrelated textures halves their contrast mid-fade (a visible grey dip); the
-    std is rescaled to (1 − w)·std(a) + w·std(b) so the fade keeps its punch.
-    """
-    if w <= 0:
-        return a
-    if w >= 1:
-        return b
-    x = (1.0 - w) * a + w * b
-    (ma, sa), (mb, sb) = _stats(a), _stats(b)
-    return match_colour(x, (1 - w) * ma + w * mb, (1 - w) * sa + w * sb, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
 # The start image
 # --------------------------------------------------------------------------------------------
 
-def parse_colour(spec: str) -> Optional[Tuple[int, int, int]]:
-    """'#203040' or '#234' -> (r, g, b) ints; None if `spec` does not start with '#'.
-
-    Raises DreamvidError for a '#...' that is not a 3- or 6-digit hex colour.
-    """
-    if not spec.startswith("#"):
-        return None
-    m = _COLOUR_RE.fullmatch(spec.strip())
-    if not m:
-        raise DreamvidError(f"bad colour '{spec}': write it as #RRGGBB or #RGB, e.g. #203040 (quote it in the shell)")
-    hexa = m.group(1)
-    if len(hexa) == 3:
-        hexa = "".join(c * 2 for c in hexa)
-    return tuple(int(hexa[i:i + 2], 16) for i in (0, 2, 4))
 
 
-def smooth_noise(width: int, height: int, seed: int, std: float = 0.15) -> np.ndarray:
-    """Seeded multi-scale value noise (H, W, 3) float32 around mid-grey, `std` per channel.
-
-    Coarse cells (64 px) weigh most, fine cells (4 px) least: blotches with some grain, which the
-    network turns into patterns far better than white noise.
-    """
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x20A4])
-    out = np.zeros((height, width, 3), np.float32)
-    for cell in (64, 32, 16, 8, 4):
-        gh, gw = max(2, math.ceil(height / cell) + 1), max(2, math.ceil(width / cell) + 1)
-        grid = rng.random((gh, gw, 3), dtype=np.float32) - 0.5
-        out += math.sqrt(cell) * cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
-    out -= out.reshape(-1, 3).mean(0)
-    out *= std / max(float(out.std()), 1e-6)
-    return np.clip(out + 0.5, 0.0, 1.0)
 
 
 def start_image(spec: str, settings: DreamSettings, zoom: ZoomSettings) -> Tuple[np.ndarray, dict]:
@@ -187,7 +106,7 @@ def start_image(spec: str, settings: DreamSettings, zoom: ZoomSettings) -> Tuple
     rgb = read_image(spec)
     if zoom.max_side:
         rgb = resize_to_max_side(rgb, zoom.max_side)
-    return rgb.astype(np.float32) / 255.0, {"image": input_fingerprint(spec)}
+    return to_unit(rgb), {"image": input_fingerprint(spec)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,10 +152,6 @@ def fade_weight(distance: float, start: float, j: int, k: int) -> float:
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
     """mean |a − b| of two float32 [0, 1] images."""
     return float(np.abs(a - b).mean())
-
-
-def _quantise(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def zoom_loop(input: str, output: str, settings: Optional[DreamSettings] = None,
@@ -306,7 +221,7 @@ def _render(start: np.ndarray, ckpt: Checkpoint, dreamer: Dreamer, zoom: ZoomSet
     def move(frame: np.ndarray) -> np.ndarray:
         return zoom_step(frame, zoom.zoom, zoom.rotate, zoom.translate)
 
-    ref = None if done == 0 else _stats(load(0).astype(np.float32) / 255.0)
+    ref = None if done == 0 else channel_stats(to_unit(load(0)))
     prev = None if done == 0 else load(done - 1)
     # mean|T(c_0) − T(r_0)|: the distance the cross-fade closes linearly (see the module doc).
     fade_from = None if done <= n + 1 else _distance(move(load(n)), move(load(0)))
@@ -324,13 +239,13 @@ def _render(start: np.ndarray, ckpt: Checkpoint, dreamer: Dreamer, zoom: ZoomSet
                     target = move(load(j - 1))
                     if fade_from is None:  # j == 1: prev is c_0, frame 0 is r_0
                         fade_from = _distance(x, target)
-                    x = _blend(x, target, fade_weight(_distance(x, target), fade_from, j, k))
+                    x = blend_keep_contrast(x, target, fade_weight(_distance(x, target), fade_from, j, k))
                 out = dreamer(x, index=i if j < 0 else j, octaves=octaves, iterations=iterations)
                 out = match_colour(out, ref[0], ref[1], zoom.steady)
-            frame = _quantise(out)
+            frame = quantize(out)
             ckpt.save(i, frame)
             if i == 0:
-                ref = _stats(frame.astype(np.float32) / 255.0)
+                ref = channel_stats(to_unit(frame))
             prev = frame
             bar.update(1)
     except KeyboardInterrupt:
@@ -344,51 +259,11 @@ def _render(start: np.ndarray, ckpt: Checkpoint, dreamer: Dreamer, zoom: ZoomSet
 # Measuring a loop
 # --------------------------------------------------------------------------------------------
 
-class LoopStats(NamedTuple):
-    """seam_ratio: mean |last − first| / median mean |f_{t+1} − f_t| (1 = the seam is a normal step).
-    worst_step_ratio: the largest step (seam included) / that median. drift_percent: mean brightness
-    of the middle frame vs the first, in percent. median_step: on a 0..1 scale."""
-
-    frames: int
-    seam_ratio: float
-    worst_step_ratio: float
-    drift_percent: float
-    median_step: float
 
 
-def loop_stats(frames: Iterable[np.ndarray]) -> LoopStats:
-    """Seam and drift of a loop from its frames (RGB uint8 or float [0, 1], streamed).
-
-    Steps are mean absolute differences over all pixels and channels on a 0..1 scale; only the
-    first, previous and current frame are held, plus one number per frame.
-    """
-    first = prev = last = None
-    steps: List[float] = []
-    brightness: List[float] = []
-    for f in frames:
-        x = np.asarray(f)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        if first is None:
-            first = x
-        else:
-            if x.shape != prev.shape:
-                raise DreamvidError(f"frame {len(brightness)} is {x.shape[1]}x{x.shape[0]}, the first "
-                                    f"is {first.shape[1]}x{first.shape[0]}: not one loop")
-            steps.append(float(np.abs(x - prev).mean()))
-        brightness.append(float(x.mean()))
-        prev = last = x
-    if first is None or not steps:
-        raise DreamvidError("a loop needs at least 2 frames to measure")
-    median = float(np.median(steps))
-    seam = float(np.abs(last - first).mean())
-    ratio = seam / max(median, 1e-9)
-    worst = max(steps + [seam]) / max(median, 1e-9)
-    mid = brightness[len(brightness) // 2]
-    drift = 100.0 * (mid - brightness[0]) / max(brightness[0], 1e-9)
-    return LoopStats(len(brightness), ratio, worst, drift, median)
 
 
 def read_loop(path: str) -> Iterable[np.ndarray]:
     """The frames of a loop file (.gif, .mp4, .webm) or a folder of frames, as RGB uint8."""
-    from .media import open_source
+    from ..io.sources import open_source
     return open_source(os.fspath(path)).frames()

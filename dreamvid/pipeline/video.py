@@ -17,14 +17,18 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import Checkpoint, DamagedFrame, checkpoint_folder, input_fingerprint
-from .dream import DreamSettings
-from .dreamer import Dreamer
-from .errors import DreamvidError, Interrupted
-from .flow import FlowEstimator, estimate_flows, temporal_init
-from .media import AudioSpec, FrameSource, open_sink, open_source, output_kind, resize_to_max_side
-from .presets import settings_from_preset
-from .settings import RunOptions, VideoSettings
+from ..config.presets import settings_from_preset
+from ..config.settings import DreamSettings, RunOptions, VideoSettings
+from ..core.convert import quantize, to_unit
+from ..core.imageops import resize_to_max_side
+from ..engine.dreamer import Dreamer
+from ..errors import DreamvidError, Interrupted
+from ..io.sinks import AudioSpec, open_sink, output_kind
+from ..io.sources import FrameSource, open_source
+from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder
+from ..store.identity import input_fingerprint
+from ..temporal.carry import estimate_flows, temporal_init
+from ..temporal.flow import FlowEstimator
 
 
 def next_schedule(settings: DreamSettings, video: VideoSettings):
@@ -126,14 +130,14 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
     def load_raw(rgb: np.ndarray) -> np.ndarray:
         if video.max_side:
             rgb = resize_to_max_side(rgb, video.max_side)
-        return rgb.astype(np.float32) / 255.0
+        return to_unit(rgb)
 
     # A resumed run needs the raw frame before the first one it dreams, and that frame's dream.
     frames = source.frames(start + done - 1 if done else start, end)
     prev_raw = prev_dream = None
     if done:
         prev_raw = load_raw(next(frames))
-        prev_dream = ckpt.load(done - 1).astype(np.float32) / 255.0
+        prev_dream = to_unit(ckpt.load(done - 1))
 
     bar = tqdm(total=total, initial=done, unit="frame", desc="dreaming", disable=run.quiet,
                dynamic_ncols=True)
@@ -156,9 +160,9 @@ def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, sett
                 out = dreamer(raw, index=start + k)
             else:
                 out = dreamer(carried.init, index=start + k, octaves=next_octaves, iterations=next_iterations)
-            frame = (out * 255.0 + 0.5).astype(np.uint8)
+            frame = quantize(out)
             ckpt.save(k, frame)
-            prev_raw, prev_dream = raw, frame.astype(np.float32) / 255.0
+            prev_raw, prev_dream = raw, to_unit(frame)
             raw, flows = nxt, nxt_flows
             bar.update(1)
             if raw is None and k + 1 < total:

@@ -1,0 +1,1 @@
+"""Settings: dataclasses with every default and valid range, presets, schedules."""

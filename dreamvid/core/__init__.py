@@ -1,0 +1,1 @@
+"""Plain operations on arrays and tensors: conversions, image ops, colour, noise, motion, RNG, atomic files."""

@@ -1,0 +1,70 @@
+"""Atomic, durable files: an output is either the old file or the whole new one, never a torn one.
+
+Everything is written to a hidden temporary sibling (same folder, so the same disk), then renamed
+into place. A temporary's name carries TMP_MARK, so a folder's leftovers from a killed process can
+be found and deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Optional
+
+TMP_MARK = ".tmp-"
+
+
+def tmp_name(final: str, ext: str = "") -> str:
+    """Hidden temporary sibling of `final`: 'dir/.name.tmp-<pid><ext>'."""
+    folder, name = os.path.split(os.path.abspath(final))
+    return os.path.join(folder, f".{name}{TMP_MARK}{os.getpid()}{ext}")
+
+
+def remove_path(path: str) -> None:
+    """Delete a file or a folder tree; a missing one is fine."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def fsync_dir(path: str) -> None:
+    """Make renames and creations inside folder `path` durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a folder; nothing better to do there
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, dir_fd: Optional[int] = None, ext: str = "") -> None:
+    """Write `data` to `path` so that `path` is either the old file or the whole new one,
+    durably: temporary name, fsync, rename, fsync of the folder (`dir_fd` if given).
+
+    ext: suffix of the temporary's name (some tools pick a format by extension).
+    """
+    tmp = tmp_name(path, ext)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, or Ctrl-C: leave no temporary behind
+        remove_path(tmp)
+        raise
+    if dir_fd is not None:
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+    else:
+        fsync_dir(os.path.dirname(os.path.abspath(path)))
