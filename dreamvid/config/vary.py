@@ -13,6 +13,10 @@ range-checked as a constant would be; an out-of-range value names the frame). Th
 the absolute index in the input (video) or in the loop (zoom), so a segment of a render sees the
 same values as the whole render. The model is never rebuilt: only the numbers change.
 
+A varying value may also need to know the render first (a schedule's ``T``, ``fps``, the seed,
+the sound's loudness): then it has ``bind(context: RenderContext) -> Varying``, and the render
+binds it once it has opened its input (``needs_audio = True`` asks for the loudness and beats).
+
 Checkpoints record what varies by the values it takes over the render's frames (``identity``),
 so a changed function is refused on resume, named by its key. A function may carry a ``text``
 attribute (a schedule string); it is shown in place of the hash.
@@ -22,12 +26,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from ..errors import DreamvidError, SettingError
 from .settings import DreamSettings, VideoSettings, ZoomSettings
 
 Varying = Callable[[int], float]
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a render knows once its input is open, for values that depend on it.
+
+    frames: frames in the render (T); fps: its rate; seed: DreamSettings.seed. loudness and beat:
+    one value per frame index of the input (or loop), both in [0, 1] (smoothed loudness; 1 at an
+    onset, decaying), or None when the render has no sound or nothing asked for it.
+    """
+
+    frames: int
+    fps: Fraction
+    seed: int
+    loudness: Optional[Sequence[float]] = None
+    beat: Optional[Sequence[float]] = None
 
 #: Fields that may vary per frame, per settings group. Layer weights are "layers.NAME".
 VARYING_FIELDS = {
@@ -68,6 +90,15 @@ class FrameSettings:
             if group in ("video", "zoom") and not _fits(group, other):
                 raise SettingError(key, fn, f"is a {group} setting: it only varies in a {group} render")
         self._cache: Dict[int, tuple] = {}
+
+    @property
+    def needs_audio(self) -> bool:
+        return any(getattr(fn, "needs_audio", False) for fn in self.vary.values())
+
+    def bind(self, context: RenderContext) -> "FrameSettings":
+        """A copy whose values that have ``bind`` are bound to `context` (see module doc)."""
+        bound = {k: (fn.bind(context) if hasattr(fn, "bind") else fn) for k, fn in self.vary.items()}
+        return FrameSettings(self.dream, self.other, bound)
 
     @property
     def constant(self) -> bool:
