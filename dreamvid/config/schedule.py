@@ -31,9 +31,10 @@ functions are refused with the character position. All arithmetic is on floats (
 ``math.pow``), so a huge power overflows at once instead of building a giant integer; parts of an
 expression without names are computed when the schedule is parsed, so ``9**9**9`` is refused
 there. Errors are :class:`~dreamvid.errors.SettingError` (field, text, reason) whose reason
-starts with ``at character N:`` (counted from 1); a math error while a frame is computed
-(division by zero, overflow, a square root of a negative number) is a DreamvidError that the
-per-frame settings (config.vary) re-raise naming the key and the frame.
+reads ``FIELD: at character N: what was expected`` (N counted from 1; FIELD is the front end's
+name for the field, ``--zoom`` in the CLI); a math error while a frame is computed (division by
+zero, overflow, a square root of a negative number) is a SettingError naming the field and the
+frame: ``--step: division by zero (at frame 12)``.
 """
 
 from __future__ import annotations
@@ -171,7 +172,8 @@ class _Compiler:
         except SyntaxError as e:
             msg = e.msg or "invalid syntax"
             msg = "unclosed '('" if "never closed" in msg else msg
-            where = f" in '{self.expr.strip()}'"
+            shown = " ".join(self.expr.split())
+            where = f" in '{shown if len(shown) <= 40 else shown[:37] + '...'}'"
             if not e.offset or not e.lineno:
                 raise self.error(None, msg + where) from None
             raise self.error_at(e.lineno, e.offset - 1, msg + where, byte_col=False) from None
@@ -250,7 +252,8 @@ class _Compiler:
 
 
 def _error(field: str, text: str, pos: int, reason: str) -> SettingError:
-    return SettingError(field, text, f"at character {pos + 1}: {reason}")
+    # "{field}" puts the front end's name for the field first: "--zoom: at character 12: ..."
+    return SettingError(field, text, "{%s}: at character %d: %s" % (field, pos + 1, reason))
 
 
 @dataclass(frozen=True)
@@ -352,7 +355,10 @@ class Schedule:
 
     @property
     def constant(self) -> Optional[float]:
-        return self._bare.const if self._bare is not None and not self._bare.names else None
+        """The value at every frame when there is one: a plain number, or numeric keys all equal."""
+        exprs = [self._bare] if self._bare is not None else [k.expr for k in self._keys]
+        consts = {x.const for x in exprs}
+        return consts.pop() if len(consts) == 1 and None not in consts else None
 
     def bind(self, context) -> "BoundSchedule":
         """This schedule for one render: `context` is a config.vary.RenderContext."""
@@ -369,6 +375,14 @@ class Schedule:
         return self._value(frame, lambda t: {"t": float(t)})
 
     def _value(self, frame: int, env_at: Callable[[int], Env]) -> float:
+        try:
+            return self._compute(frame, env_at)
+        except SettingError:
+            raise
+        except DreamvidError as e:  # a math error: "--step: division by zero (at frame 12)"
+            raise SettingError(self.field, self.text, "{%s}: %s" % (self.field, e), frame) from None
+
+    def _compute(self, frame: int, env_at: Callable[[int], Env]) -> float:
         if self._bare is not None:
             return self._bare.fn(env_at(frame))
         keys, frames = self._keys, self._frames
