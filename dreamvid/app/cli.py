@@ -164,6 +164,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; raises DreamvidError for bad input (the caller maps it to exit code 2)."""
     import sys
     args: List[str] = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "schedule":  # values per frame as CSV (and a plot), before rendering
+        from .schedule_cmd import main as schedule_main
+        return schedule_main(args[1:], parser_class=_Parser)
     if args and args[0] == "zoom":
         a = build_zoom_parser().parse_args(args[1:])
         from ..pipeline.zoom import zoom_loop
