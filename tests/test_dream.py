@@ -172,3 +172,33 @@ def test_parsers():
             parse_channel(bad)
     with pytest.raises(DreamvidError):
         parse_layer_weights("mixed4=abc")
+
+
+# --------------------------------------------------------------------------- transforms
+
+def test_transforms_compose_in_order_and_jitter_undoes_itself():
+    from dreamvid.engine.transforms import StepState, clamp, compose, decay, jitter, undo
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).reshape(1, 3, 10, 7) / 210
+    state = StepState(0, make_generator(3))
+    rolled = jitter(4)(x, state)
+    expect_gen = make_generator(3)
+    dy = int(torch.randint(0, 9, (1,), generator=expect_gen)) - 4
+    dx = int(torch.randint(0, 9, (1,), generator=expect_gen)) - 4
+    assert torch.equal(rolled, torch.roll(x, (dy, dx), (2, 3)))  # dy drawn first, from the given generator
+    assert torch.equal(undo(rolled, state), x) and state.undo == []
+    f = compose([decay(0.5), clamp(0.4, 0.6)])
+    assert torch.equal(f(x, state), (0.5 + (x - 0.5) * 0.5).clamp(0.4, 0.6))
+    assert torch.equal(compose([])(x, state), x)
+
+
+def test_step_transforms_follow_the_settings():
+    from dreamvid.engine.transforms import StepState, step_transforms
+    x = torch.rand(1, 3, 16, 16, generator=make_generator(0)) * 1.4 - 0.2
+    plain = step_transforms(DreamSettings(jitter=0))
+    s = StepState(0, make_generator(1))
+    assert torch.equal(plain.before(x, s), x) and torch.equal(plain.after(x, s), x.clamp(0, 1))
+    blur = step_transforms(DreamSettings(jitter=0, blur_every=2, blur_sigma=1.0))
+    assert torch.equal(blur.after(x, StepState(0, make_generator(1))), x.clamp(0, 1))  # step 1 of 2: no blur
+    assert not torch.equal(blur.after(x, StepState(1, make_generator(1))), x.clamp(0, 1))
+    lap = step_transforms(DreamSettings(lap_norm=3))
+    assert torch.equal(lap.gradient(x, s), lap_normalize(x, 3))

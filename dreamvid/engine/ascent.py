@@ -13,21 +13,12 @@ from typing import Callable, List, Optional, Tuple
 import torch
 
 from ..config.settings import DreamSettings
-from ..core.imageops import gaussian_blur, lap_normalize, resize
+from ..core.imageops import resize
 from ..core.rng import _randint
 from ..errors import DreamvidError
 from .models import DreamModel
 from .objectives import Objective
-
-
-
-
-# --------------------------------------------------------------------------- small image ops
-
-
-
-
-
+from .transforms import StepState, StepTransforms, step_transforms
 
 
 def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side: int) -> List[Tuple[int, int]]:
@@ -120,29 +111,31 @@ class Ascent:
 
 
 def ascend(img: torch.Tensor, ascent: Ascent, settings: DreamSettings, gen: torch.Generator,
-           on_step: Optional[Callable[[], None]] = None, iterations: Optional[int] = None) -> torch.Tensor:
-    """Gradient ascent at one size: (1, 3, H, W) -> (1, 3, H, W), clipped to [0, 1]."""
+           on_step: Optional[Callable[[], None]] = None, iterations: Optional[int] = None,
+           transforms: Optional[StepTransforms] = None) -> torch.Tensor:
+    """Gradient ascent at one size: (1, 3, H, W) -> (1, 3, H, W), clipped to [0, 1].
+
+    Each step runs ``transforms`` (default: built from `settings`, see engine/transforms.py):
+    image transforms before the gradient, gradient transforms, the L1-normalised step, image
+    transforms after. on_step() is called once per step, also for the steps an early stop
+    (loss > max_loss) skips, so a progress bar completes; an exception it raises (e.g.
+    Cancelled) propagates at once.
+    """
     s = settings
+    t = transforms or step_transforms(s)
     n = s.iterations if iterations is None else iterations
     for i in range(n):
-        j = s.jitter
-        dy, dx = (_randint(gen, 2 * j + 1) - j, _randint(gen, 2 * j + 1) - j) if j else (0, 0)
-        x = torch.roll(img, shifts=(dy, dx), dims=(2, 3))
+        state = StepState(i, gen)
+        x = t.before(img, state)
         loss, g = ascent(x, gen)
         if s.max_loss is not None and loss > s.max_loss:
             if on_step:
                 for _ in range(n - i):
                     on_step()
             break
-        if s.lap_norm:
-            g = lap_normalize(g, s.lap_norm)
+        g = t.gradient(g, state)
         x = x + s.step * g / g.abs().mean().clamp_min(1e-7)
-        img = torch.roll(x, shifts=(-dy, -dx), dims=(2, 3))
-        if s.l2_decay:
-            img = 0.5 + (img - 0.5) * (1.0 - s.l2_decay)
-        if s.blur_every and (i + 1) % s.blur_every == 0:
-            img = gaussian_blur(img, s.blur_sigma)
-        img = img.clamp(0.0, 1.0)
+        img = t.after(x, state)
         if on_step:
             on_step()
     return img
@@ -166,6 +159,7 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
                             f"use at least {min_side // 2} px on the short side, or a shallower layer")
     shapes = octave_shapes(h, w, s.octaves if octaves is None else octaves, s.octave_scale, min_side)
     ascent = Ascent(model, objective, s.tile_size)
+    transforms = step_transforms(s)
     original = image.detach()
     shrunk = resize(original, shapes[0])
     img = shrunk
@@ -174,7 +168,7 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
             lost_detail = resize(original, shape) - resize(shrunk, shape)
             img = resize(img, shape) + lost_detail
             shrunk = resize(original, shape)
-        img = ascend(img, ascent, s, gen, on_step, iterations)
+        img = ascend(img, ascent, s, gen, on_step, iterations, transforms)
     return img.detach()
 
 
