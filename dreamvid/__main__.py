@@ -1,19 +1,30 @@
-"""Entry point: run the CLI and map errors to exit codes (2 = bad input, 130 = interrupted).
+"""Entry point: run the CLI and map errors to exit codes (2 = bad input, 130 = interrupted,
+141 = the reader of stdout went away).
 
 Ctrl-C (SIGINT) and SIGTERM (`kill`, a job scheduler, a container stop) both stop a render
 cleanly: the checkpoint stays consistent, one line says how to resume, the exit code is 130.
 Set DREAMVID_DEBUG=1 to see the full traceback instead of the one-line message.
+
+When the program reading stdout goes away (``dreamvid --list-layers googlenet | head -2``),
+dreamvid stops quietly, as the Python docs recommend (stdout pointed at /dev/null so the final
+flush cannot fail again), with exit code 141 = 128 + SIGPIPE: what a shell reports for coreutils
+stopped by SIGPIPE in the same place, so ``set -o pipefail`` scripts see dreamvid like any other
+tool (Python's own 120 only says "flushing stdout failed at exit").
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 import threading
 from typing import Optional, Sequence
 
 from .errors import DreamvidError, Interrupted
+
+#: Exit code when the reader of stdout went away: 128 + SIGPIPE, as shells report for coreutils.
+EXIT_BROKEN_PIPE = 141
 
 
 def _raise_interrupt(signum, frame):
@@ -27,6 +38,28 @@ def _quiet_further_interrupts() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def _stdout_gone() -> bool:
+    """True if stdout is a pipe whose reader has gone (the case a BrokenPipeError means to us)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except AttributeError:  # no poll() (Windows): assume it is stdout
+        return True
+    except (OSError, ValueError):  # stdout replaced by something without a file descriptor
+        return False
+
+
+def _silence_stdout() -> None:
+    # The Python docs' recipe: later flushes (at exit) go to /dev/null instead of failing again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     # OpenCV's own warnings on a corrupt file would break "one clear line" on stderr.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
@@ -36,9 +69,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
         signal.signal(signal.SIGTERM, _raise_interrupt)  # stop like Ctrl-C, checkpoint kept
     try:
-        from .app.cli import main as cli_main
+        from .app.cli import error_message, main as cli_main
 
-        return cli_main(argv)
+        code = cli_main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not in a traceback at exit
+        return code
+    except BrokenPipeError:
+        if os.environ.get("DREAMVID_DEBUG") or not _stdout_gone():
+            raise
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Interrupted as e:
         if os.environ.get("DREAMVID_DEBUG"):
             raise
@@ -48,7 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except DreamvidError as e:
         if os.environ.get("DREAMVID_DEBUG"):
             raise
-        print(f"dreamvid: error: {e}", file=sys.stderr)
+        print(f"dreamvid: error: {error_message(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         if os.environ.get("DREAMVID_DEBUG"):

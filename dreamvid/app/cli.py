@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
 from ..config.presets import DEFAULT_PRESET, PRESETS, get_preset, settings_from_preset
 from ..config.settings import DreamSettings, RunOptions, VideoSettings, ZoomSettings
 from ..engine.models import MODELS, layer_table
 from ..engine.objectives import parse_layer_weights
-from ..errors import DreamvidError
+from ..errors import DreamvidError, SettingError
 from ..io.fps import parse_fps
 
 
@@ -104,6 +104,26 @@ def build_zoom_parser() -> argparse.ArgumentParser:
     return p
 
 
+_FLAG_NAMES: Dict[str, str] = {}
+
+
+def flag_names() -> Dict[str, str]:
+    """Settings field -> the flag that sets it (``class_index`` -> ``--class``), read from the
+    parsers' own options (an option's dest is the field it fills), so a flag is named in one place."""
+    if not _FLAG_NAMES:
+        for build in (build_main_parser, build_zoom_parser):
+            for action in build()._actions:
+                flags = [o for o in action.option_strings if o.startswith("--")]
+                if flags:
+                    _FLAG_NAMES.setdefault(action.dest, flags[0])
+    return _FLAG_NAMES
+
+
+def error_message(e: DreamvidError) -> str:
+    """The one line the terminal shows for `e`: setting errors name the flag, not the field."""
+    return e.render(flag_names()) if isinstance(e, SettingError) else str(e)
+
+
 def dream_settings(a: argparse.Namespace) -> DreamSettings:
     layers = tuple(parse_layer_weights(a.layers)) if a.layers else None
     return settings_from_preset(
@@ -116,7 +136,7 @@ def dream_settings(a: argparse.Namespace) -> DreamSettings:
 def run_options(a: argparse.Namespace) -> RunOptions:
     return RunOptions(device=a.device, weights=a.weights, quiet=a.quiet,
                       audio=not getattr(a, "no_audio", False), quality=a.quality,
-                      keep_frames=a.keep_frames, fresh=a.fresh, checkpoint_dir=a.checkpoint_dir)
+                      keep_frames=a.keep_frames, fresh=a.fresh, checkpoint_dir=a.checkpoint_dir).validate()
 
 
 def _video_settings(a: argparse.Namespace) -> VideoSettings:

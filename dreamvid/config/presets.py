@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
 
-from ..errors import DreamvidError
+from ..errors import SettingError
 from .settings import DEFAULT_LAYERS, DreamSettings, check_model
 
 
@@ -68,8 +68,8 @@ _SETTING_NAMES = {f.name for f in fields(DreamSettings)}
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise DreamvidError(f"unknown preset '{name}': choose one of {', '.join(PRESETS)} "
-                            "(see 'dreamvid --list-presets')")
+        raise SettingError("preset", name, f"unknown preset '{name}': choose one of {', '.join(PRESETS)} "
+                           "(see 'dreamvid --list-presets')", whole=True)
     return PRESETS[name]
 
 

@@ -11,9 +11,15 @@ from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Optional, Tuple
 
-from ..errors import DreamvidError
+from ..errors import SettingError
 
 FLOW_METHODS = ("dis", "farneback", "static", "none")
+
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"
+#: Precision of the network pass (the image and its update stay float32): auto picks bf16 on
+#: CPUs and GPUs with native bf16, fp16 on older CUDA GPUs, fp32 elsewhere (engine/precision.py).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEFAULT_PRECISION = "fp32"
 
 DEFAULT_MODEL = "efficientnet_lite0"
 #: Each model's layer when a model is chosen without layers (defined here, used by the registry).
@@ -22,10 +28,10 @@ DEFAULT_LAYERS = {"inception_v3": "mixed4", "googlenet": "inception4c", "vgg16":
 
 
 def check_model(name: str) -> str:
-    """`name` if it is a known model, else DreamvidError listing the models."""
+    """`name` if it is a known model, else SettingError (field ``model``) listing the models."""
     if name not in DEFAULT_LAYERS:
-        raise DreamvidError(f"unknown model '{name}': choose one of {', '.join(DEFAULT_LAYERS)} "
-                            "(see 'dreamvid --list-models')")
+        raise SettingError("model", name, f"unknown model '{name}': choose one of {', '.join(DEFAULT_LAYERS)} "
+                           "(see 'dreamvid --list-models')", whole=True)
     return name
 
 
@@ -57,26 +63,21 @@ class VideoSettings:
     fps: Optional[Fraction] = None       # frame rate for frame folders / globs
 
     def validate(self) -> "VideoSettings":
+        """`self` if every field is in range, else :class:`SettingError` naming the field."""
         if self.flow not in FLOW_METHODS:
-            raise DreamvidError(f"unknown --flow '{self.flow}': choose one of {', '.join(FLOW_METHODS)}")
-        if not 0.0 <= self.blend < 1.0:
-            raise DreamvidError("--blend must be in [0, 1): it is a decay, 1 would let dreams pile up")
-        if self.next_iterations is not None and self.next_iterations < 0:
-            raise DreamvidError("--next-iterations must be >= 0")
-        if self.next_octaves is not None and self.next_octaves < 1:
-            raise DreamvidError("--next-octaves must be >= 1")
-        if not 0.0 < self.next_iteration_ratio <= 1.0:
-            raise DreamvidError("next_iteration_ratio must be in (0, 1]")
-        if not 0.0 <= self.cut_below < 1.0:
-            raise DreamvidError("cut_below must be in [0, 1)")
-        if self.start < 0:
-            raise DreamvidError("--start must be >= 0")
+            raise SettingError("flow", self.flow, f"unknown {{flow}} '{self.flow}': choose one of "
+                               f"{', '.join(FLOW_METHODS)}")
+        _check(self, "blend", 0.0 <= self.blend < 1.0, "must be in [0, 1): it is a decay, 1 would let dreams pile up")
+        _check(self, "next_iterations", self.next_iterations is None or self.next_iterations >= 0, "must be >= 0")
+        _check(self, "next_octaves", self.next_octaves is None or self.next_octaves >= 1, "must be >= 1")
+        _check(self, "next_iteration_ratio", 0.0 < self.next_iteration_ratio <= 1.0, "must be in (0, 1]")
+        _check(self, "cut_below", 0.0 <= self.cut_below < 1.0, "must be in [0, 1)")
+        _check(self, "start", self.start >= 0, "must be >= 0")
         if self.end is not None and self.end <= self.start:
-            raise DreamvidError(f"--end ({self.end}) must be greater than --start ({self.start})")
-        if self.max_side is not None and self.max_side < 32:
-            raise DreamvidError("--max-side must be at least 32")
-        if self.fps is not None and self.fps <= 0:
-            raise DreamvidError("--fps must be > 0")
+            raise SettingError("end", self.end, f"({self.end}) must be greater than {{start}} ({self.start})",
+                               refs=("start",))
+        _check(self, "max_side", self.max_side is None or self.max_side >= 32, "must be at least 32")
+        _check(self, "fps", self.fps is None or self.fps > 0, "must be > 0")
         return self
 
     def replace(self, **changes) -> "VideoSettings":
@@ -106,24 +107,19 @@ class ZoomSettings:
     steady: float = 0.5                  # pull of each frame's colour mean/std toward the first's (0 = off)
 
     def validate(self) -> "ZoomSettings":
-        if self.frames < 1:
-            raise DreamvidError("--frames must be at least 1")
-        if not self.zoom > 0:
-            raise DreamvidError("--zoom must be > 0 (1.05 zooms in 5% per frame, 1 holds still)")
-        if not self.fps > 0:
-            raise DreamvidError("--fps must be > 0")
-        if self.max_side is not None and self.max_side < 32:
-            raise DreamvidError("--max-side must be at least 32")
-        if min(self.size) < 32:
-            raise DreamvidError("--size must be at least 32x32")
-        if self.frame_iterations is not None and self.frame_iterations < 1:
-            raise DreamvidError("--frame-iterations must be at least 1")
-        if self.frame_octaves is not None and self.frame_octaves < 1:
-            raise DreamvidError("--frame-octaves must be at least 1")
+        """`self` if every field is in range, else :class:`SettingError` naming the field."""
+        _check(self, "frames", self.frames >= 1, "must be at least 1")
+        _check(self, "zoom", self.zoom > 0, "must be > 0 (1.05 zooms in 5% per frame, 1 holds still)")
+        _check(self, "fps", self.fps > 0, "must be > 0")
+        _check(self, "max_side", self.max_side is None or self.max_side >= 32, "must be at least 32")
+        _check(self, "size", min(self.size) >= 32, "must be at least 32x32")
+        _check(self, "frame_iterations", self.frame_iterations is None or self.frame_iterations >= 1,
+               "must be at least 1")
+        _check(self, "frame_octaves", self.frame_octaves is None or self.frame_octaves >= 1, "must be at least 1")
         if self.fade is not None and self.fade < 1:
-            raise DreamvidError("the loop's cross-fade must be at least 1 frame")
+            raise SettingError("fade", self.fade, "the loop's cross-fade must be at least 1 frame", whole=True)
         if not 0.0 <= self.steady <= 1.0:
-            raise DreamvidError("steady (colour hold) must be in [0, 1]")
+            raise SettingError("steady", self.steady, "steady (colour hold) must be in [0, 1]", whole=True)
         return self
 
     def replace(self, **changes) -> "ZoomSettings":
@@ -148,6 +144,14 @@ class RunOptions:
     keep_frames: bool = False
     fresh: bool = False
     checkpoint_dir: Optional[str] = None
+
+    def validate(self) -> "RunOptions":
+        """`self` if the device is one dreamvid knows (auto, cpu, cuda, cuda:N, mps), else
+        :class:`SettingError`; whether that device is present is found when the model loads."""
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise SettingError("device", self.device, f"unknown device '{self.device}': use auto, cpu, cuda or mps",
+                               whole=True)
+        return self
 
 
 @dataclass(frozen=True)
@@ -176,20 +180,16 @@ class DreamSettings:
     seed: int = 0
 
     def validate(self) -> "DreamSettings":
-        checks = [
-            (self.step > 0, "--step must be > 0"),
-            (self.iterations >= 1, "--iterations must be at least 1"),
-            (self.octaves >= 1, "--octaves must be at least 1"),
-            (self.octave_scale > 1.0, "--octave-scale must be > 1 (e.g. 1.4)"),
-            (self.jitter >= 0, "--jitter must be >= 0"),
-            (self.lap_norm >= 0, "--lap-norm must be >= 0"),
-            (0 <= self.l2_decay < 1, "--l2-decay must be in [0, 1)"),
-            (self.tile_size >= 128, "--tile-size must be at least 128"),
-            (self.max_loss is None or self.max_loss > 0, "--max-loss must be > 0"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise DreamvidError(msg)
+        """`self` if every field is in range, else :class:`SettingError` naming the field."""
+        _check(self, "step", self.step > 0, "must be > 0")
+        _check(self, "iterations", self.iterations >= 1, "must be at least 1")
+        _check(self, "octaves", self.octaves >= 1, "must be at least 1")
+        _check(self, "octave_scale", self.octave_scale > 1.0, "must be > 1 (e.g. 1.4)")
+        _check(self, "jitter", self.jitter >= 0, "must be >= 0")
+        _check(self, "lap_norm", self.lap_norm >= 0, "must be >= 0")
+        _check(self, "l2_decay", 0 <= self.l2_decay < 1, "must be in [0, 1)")
+        _check(self, "tile_size", self.tile_size >= 128, "must be at least 128")
+        _check(self, "max_loss", self.max_loss is None or self.max_loss > 0, "must be > 0")
         return self
 
     def replace(self, **changes) -> "DreamSettings":
@@ -199,3 +199,7 @@ class DreamSettings:
         return asdict(self)
 
 
+def _check(settings, field: str, ok: bool, reason: str) -> None:
+    """SettingError(field, its value, reason) unless `ok`."""
+    if not ok:
+        raise SettingError(field, getattr(settings, field), reason)

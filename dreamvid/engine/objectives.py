@@ -12,7 +12,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..errors import DreamvidError
+from ..errors import DreamvidError, SettingError
 
 Activations = Dict[str, torch.Tensor]
 
@@ -106,9 +106,10 @@ def parse_layer_weights(text: str) -> List[Tuple[str, float]]:
         try:
             out.append((name.strip(), float(w) if w else 1.0))
         except ValueError:
-            raise DreamvidError(f"bad layer weight '{part}': write LAYER=WEIGHT, e.g. mixed4=2.0") from None
+            raise SettingError("layers", text, f"bad layer weight '{part}': write LAYER=WEIGHT, e.g. mixed4=2.0",
+                               whole=True) from None
     if not out:
-        raise DreamvidError("no layers given: write e.g. --layers mixed3=0.5,mixed4=2.0")
+        raise SettingError("layers", text, "no layers given: write e.g. {layers} mixed3=0.5,mixed4=2.0")
     return out
 
 
@@ -116,7 +117,7 @@ def parse_channel(text: str) -> Tuple[str, int]:
     """``"mixed4:70"`` -> ("mixed4", 70)."""
     name, sep, idx = text.rpartition(":")
     if not sep or not name or not idx.strip().isdigit():
-        raise DreamvidError(f"bad channel '{text}': write LAYER:N, e.g. mixed4:70")
+        raise SettingError("channel", text, f"bad channel '{text}': write LAYER:N, e.g. mixed4:70", whole=True)
     return name, int(idx)
 
 
