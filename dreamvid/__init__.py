@@ -5,6 +5,9 @@
     dream_video("in.mp4", "out.mp4", settings_from_preset("seals"))
     zoom_loop("photo.jpg", "loop.gif")
 
+Renders report through ``on_event=callable`` (start, frame, encode, done, …) and stop cleanly when
+``cancel`` (a threading.Event) is set, raising ``dreamvid.Cancelled``; the library never prints.
+
 Names are imported lazily, so `python -m dreamvid` answers Ctrl-C and --help before torch loads.
 """
 
@@ -17,7 +20,8 @@ _EXPORTS = {
     "load_model": "engine.models", "Dreamer": "engine.dreamer", "DreamSettings": "config.settings",
     "VideoSettings": "config.settings", "ZoomSettings": "config.settings", "RunOptions": "config.settings",
     "PRESETS": "config.presets", "DEFAULT_PRESET": "config.presets", "settings_from_preset": "config.presets",
-    "DreamvidError": "errors",
+    "DreamvidError": "errors", "Cancelled": "errors", "SettingError": "errors",
+    "render_segment": "pipeline.video", "join_segments": "pipeline.video", "Event": "pipeline.events",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

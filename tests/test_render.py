@@ -39,7 +39,7 @@ TONE = "0.5*sin(2*PI*440*t):c=stereo"
 @pytest.fixture(scope="module")
 def tiny_dreamer():
     """One real dreamer (offline EfficientNet-Lite0) shared by the library-level tests."""
-    return Dreamer(settings_from_preset(None, iterations=1, octaves=1), "cpu", quiet=True)
+    return Dreamer(settings_from_preset(None, iterations=1, octaves=1), "cpu")
 
 
 def cli(*args) -> int:
@@ -115,7 +115,7 @@ def textured(w, h, seed=0):
 def test_dream_video_mp4_keeps_audio_and_cleans_up(tmp_path, tiny_dreamer):
     src = steps_video(tmp_path, 6, audio=TONE)
     out = tmp_path / "out.mp4"
-    assert dream_video(src, str(out), tiny_dreamer.settings, VideoSettings(), RunOptions(quiet=True),
+    assert dream_video(src, str(out), tiny_dreamer.settings, VideoSettings(), RunOptions(),
                        dreamer=tiny_dreamer) == str(out)
     check_video(out, 6, (64, 48), fps=25, audio_s=6 / 25)
     assert sorted(os.listdir(tmp_path)) == ["out.mp4", "steps", "steps.mp4"]  # no checkpoint, no temp
@@ -136,14 +136,14 @@ def test_render_schedule_first_frame_full_then_short(tmp_path, tiny_dreamer, mon
     monkeypatch.setattr(Dreamer, "__call__", recording_call)
     src = make_video(tmp_path, size="64x48", frames=8)
     video = VideoSettings(start=2, end=6)
-    dream_video(src, os.path.join(str(tmp_path), "out/"), tiny_dreamer.settings, video, RunOptions(quiet=True),
+    dream_video(src, os.path.join(str(tmp_path), "out/"), tiny_dreamer.settings, video, RunOptions(),
                 dreamer=tiny_dreamer)
     octaves, iterations = next_schedule(tiny_dreamer.settings, video)
     # frame indices are the input's (they seed the jitter), the first gets the preset's schedule
     assert calls == [(2, None, None)] + [(k, octaves, iterations) for k in (3, 4, 5)]
     calls.clear()
     dream_video(src, os.path.join(str(tmp_path), "independent/"), tiny_dreamer.settings,
-                VideoSettings(flow="none", end=3), RunOptions(quiet=True), dreamer=tiny_dreamer)
+                VideoSettings(flow="none", end=3), RunOptions(), dreamer=tiny_dreamer)
     assert calls == [(0, None, None), (1, None, None), (2, None, None)]
 
 
@@ -178,7 +178,7 @@ def test_source_ending_early_keeps_the_frames_dreamed(tmp_path, tiny_dreamer, mo
     monkeypatch.setattr(render_module, "open_source", short_source)
     out = tmp_path / "out.mp4"
     with pytest.raises(DreamvidError) as e:
-        dream_video(src, str(out), tiny_dreamer.settings, VideoSettings(), RunOptions(quiet=True),
+        dream_video(src, str(out), tiny_dreamer.settings, VideoSettings(), RunOptions(),
                     dreamer=tiny_dreamer)
     assert "ended early" in str(e.value) and "\n" not in str(e.value)
     assert not out.exists()
@@ -200,7 +200,7 @@ def test_scene_cut_is_dreamed_like_a_first_frame(tmp_path, tiny_dreamer, monkeyp
         write_image(str(folder / f"{k}.png"), shot[10 - j:58 - j, 10 - 2 * j:74 - 2 * j])
     video = VideoSettings()
     dream_video(str(folder), os.path.join(str(tmp_path), "out/"), tiny_dreamer.settings, video,
-                RunOptions(quiet=True), dreamer=tiny_dreamer)
+                RunOptions(), dreamer=tiny_dreamer)
     short = next_schedule(tiny_dreamer.settings, video)
     assert calls == [(0, None, None), (1, *short), (2, *short), (3, None, None), (4, *short), (5, *short)]
 
@@ -220,7 +220,7 @@ def test_render_carries_the_dream_along_the_motion(tmp_path, flow):
     blend = 0.9
     video = VideoSettings(flow=flow, blend=blend, next_iterations=0)
     out = os.path.join(str(tmp_path), "out/")
-    dream_video(str(folder), out, settings, video, RunOptions(quiet=True, device="cpu"))
+    dream_video(str(folder), out, settings, video, RunOptions(device="cpu"))
     raw = [f.astype(np.float32) / 255 for f in frames_of(folder)]
     res = [f.astype(np.float32) / 255 - r for f, r in zip(frames_of(out), raw)]
     assert np.abs(res[0]).mean() > 0.02  # the first frame really dreamed
@@ -250,11 +250,11 @@ def test_default_flow_is_stable_and_keeps_dreaming(tmp_path):
     for k in range(n):
         write_image(str(folder / f"{k}.png"), big[2 * n - 2 * k:2 * n - 2 * k + h, 3 * k:3 * k + w])
     settings = settings_from_preset(None, iterations=4, octaves=1)
-    dreamer = Dreamer(settings, "cpu", quiet=True)
+    dreamer = Dreamer(settings, "cpu")
     stats = {}
     for flow in ("none", "dis"):
         out = os.path.join(str(tmp_path), f"{flow}/")
-        dream_video(str(folder), out, settings, VideoSettings(flow=flow), RunOptions(quiet=True),
+        dream_video(str(folder), out, settings, VideoSettings(flow=flow), RunOptions(),
                     dreamer=dreamer)
         stats[flow] = temporal_stats(frames_of(folder), frames_of(out))
         per_frame = [np.abs(o.astype(float) - i.astype(float)).mean() / 255

@@ -311,7 +311,7 @@ def test_save_load_roundtrip_and_resume_count(tmp_path):
         assert ck.open() == 3
         assert all(np.array_equal(ck.load(i), _rgb(i)) for i in range(3))
         assert ck.load(3) is None
-        frames = list(Checkpoint.frames(ck, 3))
+        frames = list(Checkpoint.frames(ck, range(3)))
         assert len(frames) == 3
 
 
@@ -334,7 +334,7 @@ def test_damaged_frame_is_detected_and_it_and_later_frames_redone(tmp_path, dama
         assert ck.open() == 3
         assert frame_files(folder) == [f"frame_{i:06d}.png" for i in range(3)]
         with pytest.raises(DamagedFrame):
-            list(ck.frames(4))
+            list(ck.frames(range(4)))
 
 
 def test_stale_temporaries_are_cleaned_on_open(tmp_path):

@@ -146,6 +146,12 @@ class FrameSettings:
         self._cache[frame] = (dream, other)
         return dream, other
 
+    def check(self, frames: Iterable[int]) -> None:
+        """Range-check every frame's settings now, before any work (SettingError names the frame)."""
+        if self.vary:
+            for i in frames:
+                self.at(i)
+
     def identity(self, frames: Iterable[int]) -> Dict[str, str]:
         """What varies, for checkpoint manifests: key -> its text, or a hash of its values over `frames`."""
         frames = list(frames)

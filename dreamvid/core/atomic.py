@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Optional
+from typing import List, Optional
 
 TMP_MARK = ".tmp-"
 
@@ -29,6 +29,33 @@ def remove_path(path: str) -> None:
             os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def make_dirs(path: str) -> List[str]:
+    """Create folder `path` and its missing parents; return the folders this call created,
+    outermost first (empty if `path` existed), for :func:`remove_empty_dirs` on a failure."""
+    path = os.path.abspath(path)
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    os.makedirs(missing[0] if missing else path, exist_ok=True)
+    return missing[::-1]
+
+
+def remove_empty_dirs(created: List[str]) -> None:
+    """Remove the folders of `created` (as make_dirs returned them) that are empty, innermost
+    first; stop at the first one that is not (it holds something else, now or by someone else)."""
+    for path in reversed(created):
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return
 
 
 def fsync_dir(path: str) -> None:

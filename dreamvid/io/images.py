@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from ..core.atomic import atomic_write
+from ..core.atomic import atomic_write, make_dirs, remove_empty_dirs
 from ..errors import DreamvidError
 
 
@@ -42,14 +42,19 @@ def _encode_image(ext: str, rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 def write_image(path: str, rgb: np.ndarray) -> None:
-    """Write RGB uint8 (H, W, 3) as PNG or JPEG (by extension), atomically; makes parent folders."""
+    """Write RGB uint8 (H, W, 3) as PNG or JPEG (by extension), atomically; makes parent folders
+    (and removes the ones it made if the write fails)."""
     _check_rgb(rgb)
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".png", ".jpg", ".jpeg"):
         raise DreamvidError(f"cannot write image {path}: use a .png, .jpg or .jpeg file name")
     data = _encode_image(ext, rgb)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write(path, data, ext=ext)
+    made = make_dirs(os.path.dirname(os.path.abspath(path)))
+    try:
+        atomic_write(path, data, ext=ext)
+    except BaseException:
+        remove_empty_dirs(made)
+        raise
 
 
 def _header_size(path: str) -> Optional[Tuple[int, int]]:

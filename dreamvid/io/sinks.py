@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..core.atomic import remove_path, tmp_name
+from ..core.atomic import make_dirs, remove_empty_dirs, remove_path, tmp_name
 from ..errors import DreamvidError
 from .ffmpeg import _ffmpeg_path, _last_error_line, _run_ffmpeg, ffmpeg_exe, probe
 from .fps import parse_fps
@@ -65,7 +65,8 @@ def output_kind(path: str) -> str:
 class FrameSink(abc.ABC):
     """Where frames go. write() RGB uint8 (height, width, 3) frames, then close() to publish the
     output under its final name, or abort() to drop it. As a context manager it closes on
-    success and aborts on an exception."""
+    success and aborts on an exception. The folders a sink had to create for its output are
+    removed again when it aborts (if nothing else was put in them)."""
 
     def __init__(self, path: str, kind: str, fps: Fraction, width: int, height: int):
         if width < 1 or height < 1:
@@ -74,6 +75,7 @@ class FrameSink(abc.ABC):
         self.width, self.height = width, height
         self.frames_written = 0
         self._done = False
+        self._made: List[str] = []  # folders created for the output, outermost first
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 (height, width, 3) frame."""
@@ -102,7 +104,11 @@ class FrameSink(abc.ABC):
     def abort(self) -> None:
         """Stop and delete the temporary output; an existing final output is left untouched."""
         self._done = True
-        self._discard()
+        try:
+            self._discard()
+        finally:
+            remove_empty_dirs(self._made)
+            self._made = []
 
     def __enter__(self) -> "FrameSink":
         return self
@@ -140,10 +146,14 @@ class FolderSink(FrameSink):
         super().__init__(path, "folder", fps, width, height)
         self._final = os.path.abspath(path)
         _check_replaceable_folder(self._final)
-        os.makedirs(os.path.dirname(self._final), exist_ok=True)
+        self._made = make_dirs(os.path.dirname(self._final))
         self._tmp = tmp_name(self._final)
-        remove_path(self._tmp)
-        os.makedirs(self._tmp)
+        try:
+            remove_path(self._tmp)
+            os.makedirs(self._tmp)
+        except BaseException:
+            self.abort()
+            raise
 
     def _write(self, rgb: np.ndarray) -> None:
         name = _FRAME_NAME.format(self.frames_written + 1)
@@ -208,13 +218,17 @@ class FfmpegSink(FrameSink):
                *self._codec_args(kind, quality),
                *(["-movflags", "+faststart"] if kind == "mp4" and not self._audio else []),
                _ffmpeg_path(self._video_tmp)]
-        os.makedirs(os.path.dirname(self._final), exist_ok=True)
+        self._made = make_dirs(os.path.dirname(self._final))
         # stderr goes to a file, not a pipe: a full pipe would block ffmpeg while we block on
         # stdin. A new session keeps Ctrl-C (SIGINT to the terminal's group) away from ffmpeg,
         # so the caller decides whether to close or abort.
-        self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=self._stderr, start_new_session=True)
+        try:
+            self._stderr = tempfile.TemporaryFile()
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                          stderr=self._stderr, start_new_session=True)
+        except BaseException:
+            self.abort()
+            raise
 
     @staticmethod
     def _codec_args(kind: str, quality: Optional[int]) -> List[str]:

@@ -1,34 +1,41 @@
-"""The per-frame loop of a video render: source → temporal carry → dream → checkpoint → encode.
+"""Video renders: source → temporal carry → dream, frame after frame (the job runner does the rest).
 
 Frame t starts from the raw frame plus the previous dream's residual carried along optical flow
-(flow.temporal_init); the first frame gets the preset's full schedule, later frames a shorter one.
-Each finished frame is quantised to uint8, saved in the checkpoint and carried *as saved*, so a
-resumed render continues from exactly the pixels an uninterrupted one would have had. The output
-is encoded from the checkpoint frames at the end (audio muxed), then the checkpoint is removed.
+(temporal.carry.temporal_init); the first frame gets the preset's full schedule, later frames a
+shorter one. Each finished frame is quantised to uint8, saved in the checkpoint and carried *as
+saved*, so a resumed render continues from exactly the pixels an uninterrupted one would have had.
+
+A segment (:func:`render_segment`) renders frames [a, b) of a film into its own checkpoint,
+starting `warmup` frames earlier: those are dreamed to build up the carried dream, not kept.
+Randomness is keyed to the absolute frame index, so a frame never depends on which process
+made it. :func:`join_segments` encodes one output from the segments' checkpoints.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
-from ..config.presets import settings_from_preset
 from ..config.settings import DreamSettings, RunOptions, VideoSettings
+from ..config.vary import FrameSettings, Varying
 from ..core.convert import quantize, to_unit
 from ..core.imageops import resize_to_max_side
 from ..engine.dreamer import Dreamer
-from ..errors import DreamvidError, Interrupted
-from ..io.sinks import AudioSpec, open_sink, output_kind
+from ..errors import DreamvidError, SettingError
+from ..io.sinks import AudioSpec, output_kind
 from ..io.sources import FrameSource, open_source
-from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder
+from ..store.checkpoint import Checkpoint, describe_differences
 from ..store.identity import input_fingerprint
 from ..temporal.carry import estimate_flows, temporal_init
 from ..temporal.flow import FlowEstimator
+from .common import build_dreamer, frame_settings, per_frame_kwargs
+from .events import EventHandler, CancelToken, Reporter
+from .job import FrameJob, encode_frames, run_job
 
 
 def next_schedule(settings: DreamSettings, video: VideoSettings):
@@ -40,142 +47,268 @@ def next_schedule(settings: DreamSettings, video: VideoSettings):
     return octaves, iterations
 
 
-def _source_identity(source: FrameSource, spec: str) -> dict:
+def source_identity(source: FrameSource, spec: str) -> dict:
+    """What identifies a render's input in its checkpoint."""
     return {**input_fingerprint(spec, getattr(source, "files", None)), "frames": source.num_frames,
             "fps": str(source.fps), "size": [source.width, source.height]}
 
 
-def _frame_range(source: FrameSource, video: VideoSettings, spec: str):
+class VideoJob(FrameJob):
+    """Frames keep_from … end − 1 of `source`, dreamed from frame `first` (≤ keep_from) on.
+
+    Checkpoint frame k is input frame keep_from + k; frames first … keep_from − 1 are the
+    warm-up, dreamed before checkpoint frame 0 and not kept.
+    """
+
+    def __init__(self, source: FrameSource, spec: str, dreamer: Dreamer, video: VideoSettings,
+                 frames: FrameSettings, first: int, keep_from: int, end: int, audio: bool):
+        self.source, self.spec, self.dreamer, self.video, self.frames = source, spec, dreamer, video, frames
+        self.first, self.keep_from, self.end = first, keep_from, end
+        self.total, self.fps = end - keep_from, source.fps
+        self._audio = audio
+        warps = video.flow in ("dis", "farneback") and (video.blend > 0 or "blend" in frames.vary)
+        self.estimator = FlowEstimator(video.flow) if warps else None
+        # The flows of frame t+1 need raw frames only: one worker thread estimates them while frame t
+        # is dreamed (OpenCV and torch both release the GIL). With the dream on a GPU that takes the
+        # flow off the loop's path; on a CPU that torch keeps busy it only shares the same cores
+        # (bench/pipeline.py: no gain, no loss there).
+        self._ahead = ThreadPoolExecutor(1, thread_name_prefix="dreamvid-flow") if warps else None
+        self._decoded = None
+        self._raw = self._flows = self._prev_raw = self._prev_dream = None
+        self._next = first
+
+    def identity(self) -> dict:
+        ident = {"input": source_identity(self.source, self.spec), "dream": self.dreamer.identity,
+                 "video": self.video.to_dict()}
+        if not self.frames.constant:
+            ident["vary"] = self.frames.identity(range(self.video.start, self._film_end()))
+        if self.first != self.video.start or self.end != self._film_end():
+            ident["segment"] = {"first": self.first, "keep_from": self.keep_from, "end": self.end}
+        return ident
+
+    def _film_end(self) -> int:
+        return self.source.num_frames if self.video.end is None else min(self.video.end, self.source.num_frames)
+
+    def position(self, k: int) -> str:
+        return f"frame {self.keep_from + k} of {self.end}"
+
+    def audio(self) -> Optional[AudioSpec]:
+        if not (self._audio and self.source.has_audio):
+            return None
+        return AudioSpec(self.source.path, float(self.keep_from / self.fps), float(self.total / self.fps))
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def _load_raw(self, rgb: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        if rgb is None:
+            return None
+        if self.video.max_side:
+            rgb = resize_to_max_side(rgb, self.video.max_side)
+        return to_unit(rgb)
+
+    def _flows_of(self, cur, prev):
+        if self._ahead is None or cur is None or prev is None:
+            return None
+        return self._ahead.submit(estimate_flows, self.estimator, cur, prev)
+
+    def resume(self, ckpt: Checkpoint, done: int) -> None:
+        if done:  # the raw frame before the first one to dream, and that frame's dream
+            self._next = self.keep_from + done
+            self._decoded = self.source.frames(self._next - 1, self.end)
+            self._prev_raw = self._load_raw(next(self._decoded, None))
+            self._prev_dream = to_unit(ckpt.load(done - 1))
+        else:
+            self._next = self.first
+            self._decoded = self.source.frames(self.first, self.end)
+        self._raw = self._load_raw(next(self._decoded, None))
+        self._flows = self._flows_of(self._raw, self._prev_raw)
+
+    def make(self, k: int, on_step) -> np.ndarray:
+        target = self.keep_from + k
+        while True:  # the warm-up frames, then frame k
+            i = self._next
+            frame = self._dream(i, on_step)
+            if i == target:
+                return frame
+
+    def _dream(self, i: int, on_step) -> np.ndarray:
+        raw = self._raw
+        if raw is None:
+            raise DreamvidError(f"{self.source.path} ended early: decoded fewer frames than its "
+                                f"{self.source.num_frames} announced")
+        # Decode frame i+1 and start its flows now, to run while frame i is dreamed.
+        nxt = self._load_raw(next(self._decoded, None)) if i + 1 < self.end else None
+        nxt_flows = self._flows_of(nxt, raw)
+        dream_s, video_s = self.frames.at(i)
+        carried = None
+        if self._prev_dream is not None and video_s.flow != "none":
+            flows = None if self._flows is None else self._flows.result()
+            carried = temporal_init(raw, self._prev_raw, self._prev_dream, self.estimator, video_s.blend,
+                                    flows=flows)
+            if carried.flows is not None and float(carried.mask.mean()) < video_s.cut_below:
+                carried = None  # a scene cut: nothing carries over, dream it like a first frame
+        kw = per_frame_kwargs(self.frames, dream_s)
+        if carried is None:
+            out = self.dreamer(raw, index=i, on_step=on_step, **kw)
+        else:
+            octaves, iterations = next_schedule(dream_s, video_s)
+            out = self.dreamer(carried.init, index=i, octaves=octaves, iterations=iterations,
+                               on_step=on_step, **kw)
+        frame = quantize(out)
+        self._prev_raw, self._prev_dream = raw, to_unit(frame)
+        self._raw, self._flows, self._next = nxt, nxt_flows, i + 1
+        return frame
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=False, cancel_futures=True)
+
+
+# ------------------------------------------------------------------------------------------ API
+
+def _open(input: str, video: VideoSettings):
+    source = open_source(input, video.fps)
+    if video.fps is not None and source.is_video:
+        raise SettingError("fps", video.fps, f"sets the rate of frame folders and globs; the video {input} "
+                           f"keeps its own ({source.fps} fps): leave it out")
     if video.start >= source.num_frames:
-        raise DreamvidError(f"--start {video.start} is past the end of {spec}, which has "
-                            f"{source.num_frames} frames (0..{source.num_frames - 1})")
+        raise SettingError("start", video.start, f"is past the end of {input}, which has "
+                           f"{source.num_frames} frames (0..{source.num_frames - 1})")
     end = source.num_frames if video.end is None else min(video.end, source.num_frames)
-    return video.start, end
+    return source, video.start, end
+
+
+def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None, end=None):
+    video = (video or VideoSettings()).validate()
+    run = run or RunOptions()
+    source, start, film_end = _open(input, video)
+    dreamer = build_dreamer(settings, run, dreamer)
+    keep_from = start if keep_from is None else keep_from
+    first = keep_from if first is None else first
+    end = film_end if end is None else end
+    fs = frame_settings(dreamer, video, vary, film_end - start, source.fps,
+                        source.path if source.has_audio else None, film_end)
+    fs.check(range(start, film_end))
+    return VideoJob(source, input, dreamer, video, fs, first, keep_from, end, run.audio), run
 
 
 def dream_video(input: str, output: str, settings: Optional[DreamSettings] = None,
                 video: Optional[VideoSettings] = None, run: Optional[RunOptions] = None,
-                dreamer: Optional[Dreamer] = None) -> str:
+                dreamer: Optional[Dreamer] = None, *, vary: Optional[Mapping[str, Varying]] = None,
+                on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None) -> str:
     """Dream a video file, frame folder or glob into `output` (.mp4, .webm, .gif or folder/).
 
-    Resumes from the checkpoint beside the output when the same render was stopped before.
-    Returns the output path. Bad input raises DreamvidError; Ctrl-C raises errors.Interrupted
-    after the checkpoint is consistent.
+    settings: the dream (default preset); video: temporal carry, range, size; run: device,
+    weights, checkpointing. vary: settings that change per frame (see config.vary), keyed by field.
+    on_event: called with each :class:`~dreamvid.pipeline.events.Event`; cancel: anything with
+    ``is_set()``, checked between ascent steps. Resumes from the checkpoint beside the output when
+    the same render was stopped before. Returns the output path. Bad input raises DreamvidError
+    (SettingError for a bad setting); a stop raises Cancelled after the checkpoint is consistent.
     """
-    settings = settings or settings_from_preset()
+    output_kind(output)  # an unknown extension fails before any work
+    job, run = _job(input, settings, video, run, vary, dreamer)
+    return run_job(job, output, run, Reporter(on_event, cancel))
+
+
+def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 0,
+                   settings: Optional[DreamSettings] = None, video: Optional[VideoSettings] = None,
+                   run: Optional[RunOptions] = None, dreamer: Optional[Dreamer] = None, *,
+                   vary: Optional[Mapping[str, Varying]] = None, on_event: Optional[EventHandler] = None,
+                   cancel: Optional[CancelToken] = None) -> str:
+    """Render frames [start, end) of the film `input` into the checkpoint folder `folder`.
+
+    The render begins `warmup` frames before `start` (never before the film's first frame,
+    video.start): those frames are dreamed to carry the dream into `start` and are not kept.
+    `video` describes the whole film (its start/end and temporal settings), as for dream_video;
+    a segment's frames equal those a dream_video of the same range and warm-up gives. It resumes
+    exactly from its own checkpoint. Returns `folder`; join the segments with join_segments.
+    """
+    v = (video or VideoSettings()).validate()
+    if warmup < 0:
+        raise SettingError("warmup", warmup, "must be >= 0")
+    if not v.start <= start < end or (v.end is not None and end > v.end):
+        raise SettingError("start", start, f"..{end} is not a range of frames inside the film "
+                           f"({v.start}..{v.end if v.end is not None else 'its end'})")
+    first = max(v.start, start - warmup)
+    job, run = _job(input, settings, v, run, vary, dreamer, first, start, end)
+    if end > job._film_end():
+        raise SettingError("end", end, f"is past the end of {input} ({job._film_end()} frames)")
+    run = dataclasses.replace(run, checkpoint_dir=None)  # the folder is given
+    run_job(job, _folder_output(folder), run, Reporter(on_event, cancel), encode=False)
+    return folder
+
+
+def _folder_output(folder: str) -> str:
+    """The output name whose checkpoint folder is `folder` (``x.dreamvid`` ↔ ``x``)."""
+    if not folder.endswith(".dreamvid"):
+        raise SettingError("folder", folder, "must end in '.dreamvid' (a segment's checkpoint folder)")
+    return folder[: -len(".dreamvid")]
+
+
+def join_segments(input: str, output: str, folders: Sequence[str], video: Optional[VideoSettings] = None,
+                  run: Optional[RunOptions] = None, *, on_event: Optional[EventHandler] = None,
+                  cancel: Optional[CancelToken] = None) -> str:
+    """Encode `output` from segment checkpoints (in film order) of `input`: one file, the audio
+    of the whole range muxed once, the input's exact fps. Every segment must be complete."""
     video = (video or VideoSettings()).validate()
     run = run or RunOptions()
-    kind = output_kind(output)  # an unknown extension fails before any work
-    source = open_source(input, video.fps)
-    if video.fps is not None and source.is_video:
-        raise DreamvidError(f"--fps sets the rate of frame folders and globs; the video {input} keeps "
-                            f"its own ({source.fps} fps): leave --fps out")
-    start, end = _frame_range(source, video, input)
+    output_kind(output)
+    source, start, end = _open(input, video)
+    reporter = Reporter(on_event, cancel)
+    ckpts: List[Checkpoint] = []
+    try:
+        for f in folders:
+            ckpts.append(Checkpoint.open_finished(f))
+        _check_segments(ckpts, source_identity(source, input), start, end)
+    except BaseException:
+        for c in ckpts:
+            c.close()
+        raise
     total = end - start
-    dreamer = dreamer or Dreamer(settings, run.device, run.weights, quiet=run.quiet)
-    # Everything that changes pixels (the dreamer's identity includes the device).
-    identity = {"input": _source_identity(source, input), "dream": dreamer.identity, "video": video.to_dict()}
-
-    ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, total)
-    with ckpt:
-        done = ckpt.open(fresh=run.fresh)
-        # Said even with --quiet (which only hides the progress bars): a resume is news.
-        if 0 < done < total:
-            print(f"dreamvid: resuming at frame {start + done} of {end}", file=sys.stderr)
-        elif done == total:
-            print(f"dreamvid: all {total} frames are in the checkpoint; encoding", file=sys.stderr)
-        if done < total:
-            _render_frames(source, ckpt, dreamer, settings, video, run, start, end, done)
-        height, width = ckpt.load(0).shape[:2]
-        audio = None
-        if run.audio and source.has_audio and kind in ("mp4", "webm"):
-            audio = AudioSpec(source.path, float(start / source.fps), float(total / source.fps))
-        kept = f"the {total} dreamed frames are kept in {ckpt.folder}"
-        try:
-            with open_sink(output, source.fps, width, height, audio=audio, quality=run.quality) as sink:
-                for frame in tqdm(ckpt.frames(total), total=total, desc="encoding", unit="frame",
-                                  disable=run.quiet, leave=False):
-                    sink.write(frame)
-        except KeyboardInterrupt:
-            raise Interrupted(f"stopped while encoding {output}; {kept}: run the same command again "
-                              "to encode them") from None
-        except DamagedFrame:
-            raise
-        except DreamvidError as e:  # e.g. ffmpeg failed: keep the checkpoint, say so
-            raise DreamvidError(f"{e}; {kept}: run the same command again to encode them "
-                                "without dreaming again") from None
-    if not run.keep_frames:
-        ckpt.remove()
+    audio = None
+    if run.audio and source.has_audio:
+        audio = AudioSpec(source.path, float(start / source.fps), float(total / source.fps))
+    reporter.emit("start", total=total, resumed_at=0, output=output)
+    try:
+        encode_frames(_Concat(ckpts), range(total), output, source.fps, audio, run, reporter)
+    finally:
+        for c in ckpts:
+            c.close()
+    reporter.emit("done", output=output)
     return output
 
 
-def _render_frames(source: FrameSource, ckpt: Checkpoint, dreamer: Dreamer, settings: DreamSettings,
-                   video: VideoSettings, run: RunOptions, start: int, end: int, done: int) -> None:
-    """Dream frames start+done .. end-1 into the checkpoint."""
-    total = end - start
-    warping = video.flow in ("dis", "farneback") and video.blend > 0
-    estimator = FlowEstimator(video.flow) if warping else None
-    next_octaves, next_iterations = next_schedule(settings, video)
-    # The flows of frame t+1 need raw frames only: one worker thread estimates them while frame t
-    # is dreamed (OpenCV and torch both release the GIL). With the dream on a GPU that takes the
-    # flow off the loop's path; on a CPU that torch keeps busy it only shares the same cores
-    # (bench/pipeline.py: no gain, no loss there).
-    ahead = ThreadPoolExecutor(1, thread_name_prefix="dreamvid-flow") if warping else None
+def _check_segments(ckpts: Sequence[Checkpoint], source_id: dict, start: int, end: int) -> None:
+    """The segments are of one render of this input and cover start … end − 1 in order."""
+    if not ckpts:
+        raise DreamvidError("no segments to join")
+    base, expect = None, start
+    for c in ckpts:
+        ident = {k: v for k, v in c.identity.items() if k not in ("segment", "dreamvid")}
+        seg = c.identity.get("segment") or {"keep_from": start, "end": start + c.total}
+        if ident.get("input") != json.loads(json.dumps(source_id)):
+            raise DreamvidError(f"the segment {c.folder} was rendered from another input "
+                                f"({describe_differences(ident.get('input') or {}, source_id)})")
+        if base is None:
+            base = ident
+        elif ident != base:
+            raise DreamvidError(f"the segment {c.folder} is from a different render "
+                                f"({describe_differences(base, ident)}): join segments of one render")
+        if seg["keep_from"] != expect:
+            raise DreamvidError(f"the segment {c.folder} starts at frame {seg['keep_from']}, expected "
+                                f"{expect}: give every segment, in film order")
+        expect = seg["end"]
+    if expect != end:
+        raise DreamvidError(f"the segments end at frame {expect}, the film at {end}: give every segment")
 
-    def flows_of(cur, prev):
-        if ahead is None or cur is None or prev is None:
-            return None
-        return ahead.submit(estimate_flows, estimator, cur, prev)
 
-    def load_raw(rgb: np.ndarray) -> np.ndarray:
-        if video.max_side:
-            rgb = resize_to_max_side(rgb, video.max_side)
-        return to_unit(rgb)
+class _Concat:
+    """Several finished checkpoints read as one (what encode_frames needs of a Checkpoint)."""
 
-    # A resumed run needs the raw frame before the first one it dreams, and that frame's dream.
-    frames = source.frames(start + done - 1 if done else start, end)
-    prev_raw = prev_dream = None
-    if done:
-        prev_raw = load_raw(next(frames))
-        prev_dream = to_unit(ckpt.load(done - 1))
+    def __init__(self, ckpts: Sequence[Checkpoint]):
+        self.ckpts = list(ckpts)
+        self.folder = ", ".join(c.folder for c in ckpts)
 
-    bar = tqdm(total=total, initial=done, unit="frame", desc="dreaming", disable=run.quiet,
-               dynamic_ncols=True)
-    k = done
-    try:
-        raw = load_raw(next(frames))
-        flows = flows_of(raw, prev_raw)
-        for k in range(done, total):
-            # Decode frame k+1 and start its flows now, to run while frame k is dreamed.
-            nxt = next(frames, None) if k + 1 < total else None
-            nxt = None if nxt is None else load_raw(nxt)
-            nxt_flows = flows_of(nxt, raw)
-            carried = None
-            if k > 0 and video.flow != "none":
-                carried = temporal_init(raw, prev_raw, prev_dream, estimator, video.blend,
-                                        flows=None if flows is None else flows.result())
-                if carried.flows is not None and float(carried.mask.mean()) < video.cut_below:
-                    carried = None  # a scene cut: nothing carries over, dream it like a first frame
-            if carried is None:
-                out = dreamer(raw, index=start + k)
-            else:
-                out = dreamer(carried.init, index=start + k, octaves=next_octaves, iterations=next_iterations)
-            frame = quantize(out)
-            ckpt.save(k, frame)
-            prev_raw, prev_dream = raw, to_unit(frame)
-            raw, flows = nxt, nxt_flows
-            bar.update(1)
-            if raw is None and k + 1 < total:
-                raise StopIteration
-    except KeyboardInterrupt:
-        bar.close()
-        k = ckpt.completed  # a frame saved just as Ctrl-C came is kept too
-        raise Interrupted(f"stopped at frame {start + k} of {end}; the {k} finished frames are kept in "
-                          f"{ckpt.folder}: run the same command again to resume") from None
-    except StopIteration:
-        raise DreamvidError(f"{source.path} ended early: decoded fewer frames than its "
-                            f"{source.num_frames} announced") from None
-    finally:
-        if ahead is not None:
-            ahead.shutdown(wait=False, cancel_futures=True)
-    bar.close()
+    def frames(self, order):
+        for c in self.ckpts:
+            yield from c.frames(range(c.total))

@@ -38,54 +38,34 @@ c_0 … c_{K-1}) and carried as saved, so a resumed render is bit-identical to a
 from __future__ import annotations
 
 import os
-import sys
-from typing import Iterable, List, NamedTuple, Optional, Tuple
+from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from ..config.presets import settings_from_preset
 from ..config.settings import DreamSettings, RunOptions, ZoomSettings
+from ..config.vary import FrameSettings, Varying
 from ..core.colour import blend_keep_contrast, channel_stats, match_colour, parse_colour
 from ..core.convert import quantize, to_unit
 from ..core.imageops import resize_to_max_side
 from ..core.motion import zoom_step
 from ..core.noise import smooth_noise
 from ..engine.dreamer import Dreamer
-from ..errors import DreamvidError, Interrupted
+from ..errors import DreamvidError, SettingError
 from ..io.images import read_image
-from ..io.sinks import open_sink, output_kind
-from ..store.checkpoint import Checkpoint, checkpoint_folder
+from ..io.sinks import AudioSpec, output_kind
+from ..store.checkpoint import Checkpoint
 from ..store.identity import input_fingerprint
+from .common import build_dreamer, frame_settings, per_frame_kwargs
+from .events import CancelToken, EventHandler, Reporter
+from .job import FrameJob, run_job
 
 __all__ = ["zoom_loop", "start_image", "LoopPlan", "loop_plan", "fade_weight", "read_loop"]
-
-
-
-# --------------------------------------------------------------------------------------------
-# The motion
-# --------------------------------------------------------------------------------------------
-
-
-
 
 
 # --------------------------------------------------------------------------------------------
 # Colour
 # --------------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-# --------------------------------------------------------------------------------------------
-# The start image
-# --------------------------------------------------------------------------------------------
-
-
-
 
 
 def start_image(spec: str, settings: DreamSettings, zoom: ZoomSettings) -> Tuple[np.ndarray, dict]:
@@ -154,113 +134,110 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).mean())
 
 
+class ZoomJob(FrameJob):
+    """The rendered frames of a loop: the chain r_0 … r_{N-1}, then the cross-fade c_0 … c_{K-1}
+    (see the module doc). Frame k of the checkpoint plays at loop position k (chain) or k − N
+    (fade); the settings in force there are those of that position."""
+
+    def __init__(self, start: np.ndarray, source_id: dict, dreamer: Dreamer, zoom: ZoomSettings,
+                 frames: FrameSettings, plan: LoopPlan, audio: Optional[str]):
+        self.start, self.source_id, self.dreamer, self.zoom = start, source_id, dreamer, zoom
+        self.frames, self.plan, self._audio = frames, plan, audio
+        self.total, self.fps = plan.rendered, zoom.fps
+        self._ckpt: Optional[Checkpoint] = None
+        self._ref = self._prev = self._fade_from = None
+
+    def identity(self) -> dict:
+        pixels = {k: v for k, v in self.zoom.to_dict().items() if k != "fps"}  # fps never changes a pixel
+        ident = {"zoom_input": self.source_id, "dream": self.dreamer.identity, "zoom": pixels,
+                 "size": [self.start.shape[1], self.start.shape[0]]}
+        if not self.frames.constant:
+            ident["vary"] = self.frames.identity(range(self.plan.frames))
+        return ident
+
+    def position(self, k: int) -> str:
+        return f"frame {k} of {self.plan.rendered}"
+
+    def order(self) -> Sequence[int]:
+        return self.plan.order
+
+    def audio(self) -> Optional[AudioSpec]:
+        return None if self._audio is None else AudioSpec(self._audio, 0.0, float(self.plan.frames / self.fps))
+
+    def _load(self, i: int) -> np.ndarray:
+        frame = self._ckpt.load(i)
+        if frame is None:  # done() checked them; only a file changed behind our back gets here
+            raise DreamvidError(f"checkpoint frame {self._ckpt.frame_path(i)} is unreadable: run again to redo it")
+        return frame
+
+    def _move(self, frame: np.ndarray, p: int) -> np.ndarray:
+        z = self.frames.at(p)[1]
+        return zoom_step(frame, z.zoom, z.rotate, z.translate)
+
+    def resume(self, ckpt: Checkpoint, done: int) -> None:
+        self._ckpt = ckpt
+        n = self.plan.frames
+        self._ref = None if done == 0 else channel_stats(to_unit(self._load(0)))
+        self._prev = None if done == 0 else self._load(done - 1)
+        # mean|T(c_0) − T(r_0)|: the distance the cross-fade closes linearly (see the module doc).
+        self._fade_from = None
+        if done > n + 1:
+            self._fade_from = _distance(self._move(self._load(n), 1), self._move(self._load(0), 1))
+
+    def make(self, i: int, on_step) -> np.ndarray:
+        n, k = self.plan.frames, self.plan.fade
+        j = i - n  # position in the cross-fade (c_j); negative on the chain r_i
+        p = i if j < 0 else j  # loop position
+        dream_s, zoom_s = self.frames.at(p)
+        kw = per_frame_kwargs(self.frames, dream_s)
+        if i == 0:
+            out = self.dreamer(self.start, index=0, on_step=on_step, **kw)
+        else:
+            x = self._move(self._prev, p)
+            if j >= 1:
+                target = self._move(self._load(j - 1), p)
+                if self._fade_from is None:  # j == 1: prev is c_0, frame 0 is r_0
+                    self._fade_from = _distance(x, target)
+                x = blend_keep_contrast(x, target, fade_weight(_distance(x, target), self._fade_from, j, k))
+            out = self.dreamer(x, index=p, octaves=zoom_s.frame_octaves, iterations=zoom_s.frame_iterations,
+                               on_step=on_step, **kw)
+            out = match_colour(out, self._ref[0], self._ref[1], zoom_s.steady)
+        frame = quantize(out)
+        if i == 0:
+            self._ref = channel_stats(to_unit(frame))
+        self._prev = frame
+        return frame
+
+
 def zoom_loop(input: str, output: str, settings: Optional[DreamSettings] = None,
               zoom: Optional[ZoomSettings] = None, run: Optional[RunOptions] = None,
-              dreamer: Optional[Dreamer] = None) -> str:
+              dreamer: Optional[Dreamer] = None, *, vary: Optional[Mapping[str, Varying]] = None,
+              audio: Optional[str] = None, on_event: Optional[EventHandler] = None,
+              cancel: Optional[CancelToken] = None) -> str:
     """Render an infinite-zoom dream into `output` (.gif, .mp4, .webm or folder/); returns `output`.
 
     input: an image file, 'noise', or a colour like '#203040' / '#234'.
     settings: the dream (default: the default preset); the first frame gets its full schedule,
     later frames zoom.frame_octaves / zoom.frame_iterations. zoom: motion, frame count, loop.
-    run: device, weights, checkpointing. A stopped render resumes from the checkpoint beside the
-    output (bit-identical). Bad input raises DreamvidError; Ctrl-C raises errors.Interrupted.
+    run: device, weights, checkpointing. vary: settings that change per frame (config.vary; the
+    frame index is the loop position). audio: a sound file muxed into .mp4/.webm outputs (and the
+    loudness and beats that varying values may use). on_event / cancel: see dream_video.
+    A stopped render resumes from the checkpoint beside the output (bit-identical). Bad input
+    raises DreamvidError; a stop raises Cancelled after the checkpoint is consistent.
     """
-    settings = settings or (dreamer.settings if dreamer is not None else settings_from_preset())
     zoom = (zoom or ZoomSettings()).validate()
     run = run or RunOptions()
     output_kind(output)  # an unknown output kind fails before any work
-    start, source_id = start_image(input, settings, zoom)
-    dreamer = dreamer or Dreamer(settings, run.device, run.weights, quiet=run.quiet)
+    if audio is not None and not os.path.isfile(audio):
+        raise SettingError("audio", audio, "is not a file: give a sound or video file with audio")
+    base = settings or (dreamer.settings if dreamer is not None else settings_from_preset())
+    start, source_id = start_image(input, base, zoom)  # a bad input fails before the model loads
+    dreamer = build_dreamer(base, run, dreamer)
     plan = loop_plan(zoom.frames, zoom.loop, zoom.fade)
-    pixels = {k: v for k, v in zoom.to_dict().items() if k != "fps"}  # fps never changes a pixel
-    identity = {"zoom_input": source_id, "dream": dreamer.identity, "zoom": pixels,
-                "size": [start.shape[1], start.shape[0]]}
-
-    ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, plan.rendered)
-    with ckpt:
-        done = ckpt.open(fresh=run.fresh)
-        if 0 < done < plan.rendered and not run.quiet:
-            print(f"dreamvid: resuming at frame {done} of {plan.rendered}", file=sys.stderr)
-        if done < plan.rendered:
-            _render(start, ckpt, dreamer, zoom, plan, done, run.quiet)
-        try:
-            _encode(output, ckpt, plan, zoom, run, start.shape[1], start.shape[0])
-        except KeyboardInterrupt:
-            raise Interrupted(f"stopped while encoding {output} (all {plan.rendered} frames are kept in "
-                              f"{ckpt.folder}): run the same command again to finish") from None
-    if not run.keep_frames:
-        ckpt.remove()
-    return output
-
-
-def _encode(output: str, ckpt: Checkpoint, plan: LoopPlan, zoom: ZoomSettings, run: RunOptions,
-            width: int, height: int) -> None:
-    """Write the checkpoint frames in playing order to `output` (atomically, through media's sink)."""
-    with open_sink(output, zoom.fps, width, height, quality=run.quality) as sink:
-        for i in tqdm(plan.order, desc="encoding", unit="frame", disable=run.quiet, leave=False):
-            frame = ckpt.load(i)
-            if frame is None:
-                raise DreamvidError(f"checkpoint frame {ckpt.frame_path(i)} is damaged: run the same "
-                                    "command again to redo it")
-            sink.write(frame)
-
-
-def _render(start: np.ndarray, ckpt: Checkpoint, dreamer: Dreamer, zoom: ZoomSettings,
-            plan: LoopPlan, done: int, quiet: bool) -> None:
-    """Dream rendered frames done … plan.rendered − 1 into the checkpoint (order: see module doc)."""
-    n, k = plan.frames, plan.fade
-    octaves = zoom.frame_octaves
-    iterations = zoom.frame_iterations
-
-    def load(i: int) -> np.ndarray:
-        frame = ckpt.load(i)
-        if frame is None:  # done() checked them; only a file changed behind our back gets here
-            raise DreamvidError(f"checkpoint frame {ckpt.frame_path(i)} is unreadable: run again to redo it")
-        return frame
-
-    def move(frame: np.ndarray) -> np.ndarray:
-        return zoom_step(frame, zoom.zoom, zoom.rotate, zoom.translate)
-
-    ref = None if done == 0 else channel_stats(to_unit(load(0)))
-    prev = None if done == 0 else load(done - 1)
-    # mean|T(c_0) − T(r_0)|: the distance the cross-fade closes linearly (see the module doc).
-    fade_from = None if done <= n + 1 else _distance(move(load(n)), move(load(0)))
-    bar = tqdm(total=plan.rendered, initial=done, unit="frame", desc="zooming", disable=quiet,
-               dynamic_ncols=True)
-    i = done
-    try:
-        for i in range(done, plan.rendered):
-            if i == 0:
-                out = dreamer(start, index=0)
-            else:
-                x = move(prev)
-                j = i - n  # position in the cross-fade (c_j); negative on the chain r_i
-                if j >= 1:
-                    target = move(load(j - 1))
-                    if fade_from is None:  # j == 1: prev is c_0, frame 0 is r_0
-                        fade_from = _distance(x, target)
-                    x = blend_keep_contrast(x, target, fade_weight(_distance(x, target), fade_from, j, k))
-                out = dreamer(x, index=i if j < 0 else j, octaves=octaves, iterations=iterations)
-                out = match_colour(out, ref[0], ref[1], zoom.steady)
-            frame = quantize(out)
-            ckpt.save(i, frame)
-            if i == 0:
-                ref = channel_stats(to_unit(frame))
-            prev = frame
-            bar.update(1)
-    except KeyboardInterrupt:
-        bar.close()
-        raise Interrupted(f"stopped at frame {i} of {plan.rendered}; the {i} finished frames are kept in "
-                          f"{ckpt.folder}: run the same command again to resume") from None
-    bar.close()
-
-
-# --------------------------------------------------------------------------------------------
-# Measuring a loop
-# --------------------------------------------------------------------------------------------
-
-
-
+    fs = frame_settings(dreamer, zoom, vary, plan.frames, zoom.fps, audio, plan.frames)
+    fs.check(range(plan.frames))
+    job = ZoomJob(start, source_id, dreamer, zoom, fs, plan, audio)
+    return run_job(job, output, run, Reporter(on_event, cancel))
 
 
 def read_loop(path: str) -> Iterable[np.ndarray]:

@@ -30,13 +30,13 @@ import json
 import os
 import struct
 import zlib
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import cv2
 import numpy as np
 
 from .. import __version__
-from ..core.atomic import TMP_MARK, atomic_write, fsync_dir, remove_path
+from ..core.atomic import TMP_MARK, atomic_write, fsync_dir, make_dirs, remove_empty_dirs, remove_path
 from ..errors import DreamvidError
 
 try:  # POSIX; elsewhere the lock is advisory only through the pid written in it
@@ -144,6 +144,7 @@ class Checkpoint:
         self.completed = 0  # length of the unbroken run of finished frames 0, 1, …
         self._lock_file = None
         self._dir_fd: Optional[int] = None
+        self._made: List[str] = []  # folders open() created (the checkpoint's, parents first)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -158,7 +159,7 @@ class Checkpoint:
             raise DreamvidError(f"checkpoint path {self.folder} is a file: move it away or use --checkpoint-dir")
         existed = os.path.isdir(self.folder)
         try:
-            os.makedirs(self.folder, exist_ok=True)
+            self._made = make_dirs(self.folder)
         except OSError as e:
             raise DreamvidError(f"cannot create the checkpoint folder {self.folder} ({e.strerror}): "
                                 "use --checkpoint-dir DIR to keep it elsewhere") from None
@@ -198,6 +199,31 @@ class Checkpoint:
         self.completed = 0
         return 0
 
+    @classmethod
+    def open_finished(cls, folder: str) -> "Checkpoint":
+        """A finished checkpoint another run made (a segment), locked and checked: every frame
+        intact. Its identity is the manifest's. DreamvidError if it is missing or unfinished."""
+        probe = cls(folder, {}, 0)
+        manifest = probe._read_manifest() if os.path.isdir(folder) else None
+        if manifest is None:
+            raise DreamvidError(f"{folder} is not a dreamvid checkpoint (no readable {MANIFEST}): "
+                                "render its segment first")
+        identity = dict(manifest.get("identity") or {})
+        identity.pop("dreamvid", None)
+        ckpt = cls(folder, identity, int((manifest.get("progress") or {}).get("total") or 0))
+        ckpt.identity = manifest.get("identity") or {}
+        ckpt._lock()
+        try:
+            done = ckpt.done()
+        except BaseException:
+            ckpt.close()
+            raise
+        if done < ckpt.total:
+            ckpt.close()
+            raise DreamvidError(f"the checkpoint {folder} is not finished ({done} of {ckpt.total} frames): "
+                                "render its segment again to finish it")
+        return ckpt
+
     def close(self) -> None:
         if self._dir_fd is not None:
             os.close(self._dir_fd)
@@ -228,13 +254,25 @@ class Checkpoint:
                 os.rmdir(self.folder)
             except OSError:  # another process already made new files in it: theirs now
                 pass
+            else:
+                remove_empty_dirs(self._made)  # and the parents this run made (--checkpoint-dir)
         finally:
             self.close()
 
     def __enter__(self) -> "Checkpoint":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # A run that stopped before saving any frame leaves nothing: not the checkpoint it
+        # created, nor the folders made for it (it would resume from nothing all the same).
+        if exc_type is not None and self._made and self._lock_file is not None:
+            try:
+                empty = not self._frame_numbers()
+            except OSError:
+                empty = False
+            if empty:
+                self.remove()
+                return
         self.close()
 
     # -- frames ----------------------------------------------------------------------------
@@ -279,9 +317,9 @@ class Checkpoint:
         self.completed = n
         return n
 
-    def frames(self, count: int) -> Iterator[np.ndarray]:
-        """Frames 0..count-1 as RGB uint8, for the final encode."""
-        for i in range(count):
+    def frames(self, order: Iterable[int]) -> Iterator[np.ndarray]:
+        """The frames numbered in `order` as RGB uint8, for the final encode."""
+        for i in order:
             img = self.load(i)
             if img is None:
                 raise DamagedFrame(f"checkpoint frame {self.frame_path(i)} is damaged: run the same command "
