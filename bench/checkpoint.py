@@ -58,7 +58,7 @@ def main(argv=None) -> int:
             for f in source.frames(0, min(source.num_frames, 1 + a.dream_frames))]
 
     settings = settings_from_preset(a.preset)
-    dreamer = Dreamer(settings, a.device, quiet=True)
+    dreamer = Dreamer(settings, a.device)
     octaves, iterations = next_schedule(settings, VideoSettings())
     first_t, next_t, dreamed = [], [], []
     for i, raw in enumerate(raws):

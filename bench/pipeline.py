@@ -39,6 +39,7 @@ from typing import Dict, List
 
 import torch
 
+import dreamvid.pipeline.job as job
 import dreamvid.pipeline.video as render
 from dreamvid.store.checkpoint import Checkpoint
 from dreamvid.engine.dreamer import Dreamer
@@ -111,8 +112,9 @@ class InlinePool:
 def instrumented(timers: Timers, overlap: bool):
     """Wrap, for the duration, what dreamvid.render calls, in timers (the calls themselves are
     the library's own). overlap=False runs the flow jobs inline instead of in the worker thread."""
-    names = ("open_source", "open_sink", "temporal_init", "estimate_flows", "ThreadPoolExecutor")
+    names = ("open_source", "temporal_init", "estimate_flows", "ThreadPoolExecutor")
     saved = {n: getattr(render, n) for n in names}
+    saved["open_sink"] = job.open_sink
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
 
     class TimedPool(saved["ThreadPoolExecutor"] if overlap else InlinePool):
@@ -146,17 +148,17 @@ def instrumented(timers: Timers, overlap: bool):
         return sink
 
     render.open_source = open_source_timed
-    render.open_sink = open_sink_timed
+    job.open_sink = open_sink_timed
     render.temporal_init = timers.wrap("warp_mask", saved["temporal_init"])
     render.estimate_flows = timers.wrap("flows", saved["estimate_flows"])
     render.ThreadPoolExecutor = TimedPool
     Checkpoint.save = timers.wrap("save", save_timed)
-    Checkpoint.frames = lambda self, count: timers.wrap_iter("encode", saved_frames(self, count))
+    Checkpoint.frames = lambda self, order: timers.wrap_iter("encode", saved_frames(self, order))
     try:
         yield
     finally:
         for n, fn in saved.items():
-            setattr(render, n, fn)
+            setattr(job if n == "open_sink" else render, n, fn)
         Checkpoint.save, Checkpoint.frames = saved_save, saved_frames
 
 
@@ -196,7 +198,7 @@ def main(argv=None) -> int:
     settings = settings_from_preset(args.preset)
     video = VideoSettings(next_iterations=args.next_iterations)
     t0 = time.perf_counter()
-    dreamer = Dreamer(settings, args.device, quiet=True)
+    dreamer = Dreamer(settings, args.device)
     load_s = time.perf_counter() - t0
 
     runs = {"sequential": [], "overlapped": []}
@@ -211,7 +213,7 @@ def main(argv=None) -> int:
                 out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
                 t0 = time.perf_counter()
                 with instrumented(timers, overlap=mode == "overlapped"):
-                    render.dream_video(clip, out, settings, video, RunOptions(device=args.device, quiet=True),
+                    render.dream_video(clip, out, settings, video, RunOptions(device=args.device),
                                        dreamer=TimedDreamer(dreamer, timers))
                 timers.add("total", time.perf_counter() - t0)
                 missing = {"decode", "flows", "flow_wait", "warp_mask", "dream_first", "dream_next",
