@@ -85,6 +85,10 @@ def one_line(text: str) -> str:
     assert "Traceback" not in text
     return lines[0]
 
+# The seeded checkpoints hold every frame as PNG: these mp4 runs encode once at the end
+# (tests/test_stream.py covers the streamed chunks).
+END_ENCODE = ["--chunk-frames", "0"]
+
 
 # ------------------------------------------------------------------------------- fixtures
 
@@ -229,7 +233,7 @@ def _must_not_dream(*a, **k):  # pragma: no cover
 def test_non_pixel_options_may_change_on_resume(media, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     seed_checkpoint(media, tmp_path / "out.mp4", frames=FRAMES - 1)
-    rc, err = run_main([media["video"], "-o", "out.mp4", *[f for f in FLAGS if f != "-q"],
+    rc, err = run_main([media["video"], "-o", "out.mp4", *[f for f in FLAGS if f != "-q"], *END_ENCODE,
                         "--quality", "30", "--no-audio", "--keep-frames"], capsys)
     assert rc == 0, err
     assert f"dreamvid: resuming at frame {FRAMES - 1} of {FRAMES}" in err
@@ -250,7 +254,7 @@ def test_failed_encode_keeps_the_checkpoint_and_the_rerun_only_encodes(media, tm
     for mod in (ffmpeg_mod, sinks_mod):
         monkeypatch.setattr(mod, "ffmpeg_exe", lambda: str(fake))
     monkeypatch.setattr("dreamvid.engine.dreamer.Dreamer.__call__", _must_not_dream)
-    rc, err = run_main([media["video"], "-o", "out.mp4", *FLAGS], capsys)
+    rc, err = run_main([media["video"], "-o", "out.mp4", *FLAGS, *END_ENCODE], capsys)
     assert rc == 2
     assert one_line(err.split("\n", 1)[1]).startswith("dreamvid: error: ffmpeg ")
     line = err.splitlines()[-1]
@@ -259,7 +263,7 @@ def test_failed_encode_keeps_the_checkpoint_and_the_rerun_only_encodes(media, tm
 
     for mod in (ffmpeg_mod, sinks_mod):
         monkeypatch.setattr(mod, "ffmpeg_exe", lambda: real)
-    rc, err = run_main([media["video"], "-o", "out.mp4", *[f for f in FLAGS if f != "-q"]], capsys)
+    rc, err = run_main([media["video"], "-o", "out.mp4", *[f for f in FLAGS if f != "-q"], *END_ENCODE], capsys)
     assert rc == 0, err
     assert f"dreamvid: all {FRAMES} frames are in the checkpoint; encoding" in err
     assert (tmp_path / "out.mp4").stat().st_size > 0 and not os.path.exists(ckpt)
@@ -279,7 +283,7 @@ def test_ctrl_c_while_encoding_keeps_the_checkpoint(media, tmp_path, capsys, mon
         real_write(self, rgb)
 
     monkeypatch.setattr(media_mod.FfmpegSink, "_write", write)
-    rc, err = run_main([media["video"], "-o", "out.mp4", *FLAGS], capsys)
+    rc, err = run_main([media["video"], "-o", "out.mp4", *FLAGS, *END_ENCODE], capsys)
     assert rc == 130
     assert err.startswith(f"dreamvid: all {FRAMES} frames are in the checkpoint; encoding\n")
     line = one_line(err.split("\n", 1)[1])

@@ -2,6 +2,7 @@
 
     dreamvid INPUT -o OUTPUT [--preset NAME] [flags]       image, video, frame folder or glob
     dreamvid zoom INPUT -o OUTPUT [--frames N] [--zoom F]   an endless zoom loop
+    dreamvid schedule --frames N --zoom "0:(1), 30:(1.05)"  values per frame (CSV, --plot)
     dreamvid --list-models | --list-presets | --list-layers MODEL
 """
 
@@ -17,6 +18,8 @@ from ..engine.models import MODELS, layer_table
 from ..engine.objectives import parse_layer_weights
 from ..errors import DreamvidError, SettingError
 from ..io.fps import parse_fps
+from .schedule_cmd import add_schedule_flags, take_schedules
+from .schedule_cmd import flag_names as schedule_flag_names
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +59,9 @@ def _add_render_flags(p: argparse.ArgumentParser) -> None:
     r.add_argument("--keep-frames", action="store_true", help="keep the checkpoint frames after encoding")
     r.add_argument("--fresh", action="store_true", help="discard an existing checkpoint and start over")
     r.add_argument("--checkpoint-dir", help="where to keep the checkpoint folder (default: beside the output)")
+    r.add_argument("--chunk-frames", type=int, metavar="N",
+                   help=f"encode .mp4/.webm outputs in chunks of N frames as they are dreamed, joined at the "
+                        f"end (default {RunOptions.chunk_frames}; 0 = keep every frame until one encode)")
 
 
 def build_main_parser() -> argparse.ArgumentParser:
@@ -78,7 +84,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     v.add_argument("--fps", help="frame rate for frame folders (e.g. 25 or 30000/1001)")
     v.add_argument("--no-audio", action="store_true", help="do not carry the input's audio")
     _add_render_flags(p)
-    return p
+    return add_schedule_flags(p)
 
 
 def build_zoom_parser() -> argparse.ArgumentParser:
@@ -99,9 +105,10 @@ def build_zoom_parser() -> argparse.ArgumentParser:
     z.add_argument("--steady", type=float,
                    help=f"colour hold toward the first frame, 0..1 (default {ZoomSettings.steady})")
     z.add_argument("--no-loop", action="store_true", help="an open-ended sequence, not a seamless loop")
+    z.add_argument("--audio", help="a soundtrack (muxed into .mp4/.webm; its loudness and beats drive a and beat)")
     _add_dream_flags(p)
     _add_render_flags(p)
-    return p
+    return add_schedule_flags(p, zoom=True)
 
 
 _FLAG_NAMES: Dict[str, str] = {}
@@ -121,7 +128,10 @@ def flag_names() -> Dict[str, str]:
 
 def error_message(e: DreamvidError) -> str:
     """The one line the terminal shows for `e`: setting errors name the flag, not the field."""
-    return e.render(flag_names()) if isinstance(e, SettingError) else str(e)
+    if not isinstance(e, SettingError):
+        return str(e)
+    layer = schedule_flag_names([e.field]) if e.field.startswith("layers.") else {}  # --layer-weight NAME
+    return e.render({**flag_names(), **layer})
 
 
 def dream_settings(a: argparse.Namespace) -> DreamSettings:
@@ -134,9 +144,10 @@ def dream_settings(a: argparse.Namespace) -> DreamSettings:
 
 
 def run_options(a: argparse.Namespace) -> RunOptions:
-    return RunOptions(device=a.device, weights=a.weights, quiet=a.quiet,
+    return RunOptions(device=a.device, weights=a.weights,
                       audio=not getattr(a, "no_audio", False), quality=a.quality,
-                      keep_frames=a.keep_frames, fresh=a.fresh, checkpoint_dir=a.checkpoint_dir).validate()
+                      keep_frames=a.keep_frames, fresh=a.fresh, checkpoint_dir=a.checkpoint_dir,
+                      chunk_frames=RunOptions.chunk_frames if a.chunk_frames is None else (a.chunk_frames or None)).validate()
 
 
 def _video_settings(a: argparse.Namespace) -> VideoSettings:
@@ -180,30 +191,53 @@ def _print_lists(a: argparse.Namespace) -> bool:
     return False
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the CLI; raises DreamvidError for bad input (the caller maps it to exit code 2)."""
+def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
+    """Run the CLI; raises DreamvidError for bad input (the caller maps it to exit code 2).
+
+    cancel: a threading.Event (or anything with is_set()) that stops a render cleanly; the
+    entry point sets it on Ctrl-C / SIGTERM.
+    """
     import sys
+    from .progress import TerminalProgress
     args: List[str] = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "schedule":  # values per frame as CSV (and a plot), before rendering
         from .schedule_cmd import main as schedule_main
         return schedule_main(args[1:], parser_class=_Parser)
+    if args and args[0] == "ui":  # the web page (Gradio, the 'ui' extra); Ctrl-C sets `cancel`: it stops
+        from .ui import main as ui_main
+        return ui_main(args[1:], parser_class=_Parser, stop=cancel)
     if args and args[0] == "zoom":
         a = build_zoom_parser().parse_args(args[1:])
+        vary = take_schedules(a)  # schedule strings -> vary; numbers stay in `a`
         from ..pipeline.zoom import zoom_loop
-        zoom_loop(a.input, a.output, dream_settings(a), _zoom_settings(a), run_options(a))
+        progress = TerminalProgress("zooming", quiet=a.quiet)
+        try:
+            zoom_loop(a.input, a.output, dream_settings(a), _zoom_settings(a), run_options(a),
+                      vary=vary or None, audio=a.audio, on_event=progress, cancel=cancel)
+        finally:
+            progress.close()
         return 0
     a = build_main_parser().parse_args(args)
     if _print_lists(a):
         return 0
     if not a.input or not a.output:
         raise DreamvidError("give an INPUT and -o OUTPUT, e.g. dreamvid samples/bunny.mp4 -o out.mp4")
+    vary = take_schedules(a)  # schedule strings -> vary; numbers stay in `a`
     settings = dream_settings(a)
     from ..pipeline.image import IMAGE_EXTENSIONS
-    if a.output.lower().endswith(IMAGE_EXTENSIONS):
-        from ..pipeline.image import dream_image
-        dream_image(a.input, a.output, settings, max_side=a.max_side, device=a.device,
-                    weights=a.weights, quiet=a.quiet)
-        return 0
-    from ..pipeline.video import dream_video
-    dream_video(a.input, a.output, settings, _video_settings(a), run_options(a))
+    image = a.output.lower().endswith(IMAGE_EXTENSIONS)
+    progress = TerminalProgress(None if image else "dreaming", quiet=a.quiet)
+    try:
+        if image:
+            for key, schedule in vary.items():  # one frame: nothing to vary over
+                raise SettingError(key, schedule.text, "is a schedule, but an image has one frame: give a number")
+            from ..pipeline.image import dream_image
+            dream_image(a.input, a.output, settings, max_side=a.max_side, device=a.device,
+                        weights=a.weights, on_event=progress, cancel=cancel)
+            return 0
+        from ..pipeline.video import dream_video
+        dream_video(a.input, a.output, settings, _video_settings(a), run_options(a),
+                    vary=vary or None, on_event=progress, cancel=cancel)
+    finally:
+        progress.close()
     return 0

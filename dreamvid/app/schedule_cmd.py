@@ -54,7 +54,7 @@ def add_schedule_flags(p: argparse.ArgumentParser, zoom: bool = False) -> argpar
         if action.dest in SCHEDULABLE and action.option_strings:
             action.type = None
             action.metavar = action.metavar or "S"
-            action.help = f"{action.help or ''} ({SCHEDULE_HINT})".strip()
+            action.help = f"{action.help or ''} (or a schedule)".strip()
     g = p.add_argument_group("schedules (see README 'Schedules')")
     if zoom:
         g.add_argument("--translate-x", metavar="S", help=f"shift in px per frame along x ({SCHEDULE_HINT})")

@@ -138,12 +138,16 @@ class RunOptions:
 
     device: str = "auto"
     weights: Optional[str] = None        # None = ImageNet weights; "random"; or a state-dict path
-    quiet: bool = False
+    precision: str = DEFAULT_PRECISION   # auto | fp32 | bf16 | fp16 (changes pixels: in the identity)
     audio: bool = True
     quality: Optional[int] = None        # encoder CRF; None = the sink's default
     keep_frames: bool = False
     fresh: bool = False
     checkpoint_dir: Optional[str] = None
+    # mp4/webm outputs are encoded in chunks of this many frames as the render goes, and joined at
+    # the end without re-encoding: checkpoint disk stays ~ the output so far + one chunk of PNGs
+    # (bench/checkpoint.py). None = every frame kept as PNG until one encode at the end.
+    chunk_frames: Optional[int] = 48
 
     def validate(self) -> "RunOptions":
         """`self` if the device is one dreamvid knows (auto, cpu, cuda, cuda:N, mps), else
@@ -151,6 +155,8 @@ class RunOptions:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise SettingError("device", self.device, f"unknown device '{self.device}': use auto, cpu, cuda or mps",
                                whole=True)
+        if self.chunk_frames is not None and self.chunk_frames < 1:
+            raise SettingError("chunk_frames", self.chunk_frames, "must be at least 1 (or None: no chunks)")
         return self
 
 

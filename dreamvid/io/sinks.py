@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -160,6 +161,18 @@ class FolderSink(FrameSink):
         with open(os.path.join(self._tmp, name), "wb") as f:
             f.write(_encode_image(".png", rgb))
 
+    def write_png(self, path: str) -> None:
+        """Append a frame that already is a PNG file of the right size (a checkpoint frame): a
+        hard link where the file system allows one, so the output costs no second copy."""
+        if self._done:
+            raise ValueError(f"sink for {self.path} is already closed")
+        dst = os.path.join(self._tmp, _FRAME_NAME.format(self.frames_written + 1))
+        try:
+            os.link(path, dst)
+        except OSError:  # another disk, or no hard links here: copy
+            shutil.copyfile(path, dst)
+        self.frames_written += 1
+
     def _finish(self) -> None:
         if os.path.exists(self._final):
             _check_replaceable_folder(self._final)
@@ -288,18 +301,7 @@ class FfmpegSink(FrameSink):
         """Copy the encoded video and add the audio cut to [start_s, start_s + duration)."""
         a = self._audio
         duration = a.duration_s if a.duration_s is not None else self.frames_written / self.fps
-        layouts = _AAC_LAYOUTS if self.kind == "mp4" else _OPUS_LAYOUTS
-        if self.kind == "mp4":
-            codec = ["-c:a", "aac"]
-        else:  # mapping family 1 lets Opus carry up to 8 channels (5.1, 7.1), not just stereo
-            codec = ["-c:a", "libopus", "-mapping_family", "1"]
-        _run_ffmpeg(["-i", _ffmpeg_path(self._video_tmp),
-                     # -ss/-t before -i: decode-accurate cut of the source, in sync with frame 0
-                     "-ss", f"{a.start_s:.6f}", "-t", f"{float(duration):.6f}",
-                     "-i", _ffmpeg_path(a.path),
-                     "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-                     "-af", f"aformat=channel_layouts={layouts}", *codec,
-                     *(["-movflags", "+faststart"] if self.kind == "mp4" else []),
+        _run_ffmpeg(["-i", _ffmpeg_path(self._video_tmp), *_audio_args(self.kind, a, float(duration)),
                      _ffmpeg_path(self._tmp)],
                     f"adding the audio of {a.path} to {self.path}")
 
@@ -332,3 +334,52 @@ def open_sink(path: str, fps: Fraction, width: int, height: int,
     if os.path.isdir(path):
         raise DreamvidError(f"output {path} is an existing folder; choose a file name")
     return FfmpegSink(path, kind, fps, width, height, audio=audio, quality=quality)
+
+
+def _audio_args(kind: str, audio: AudioSpec, duration: float) -> List[str]:
+    """ffmpeg arguments after the video input (input 0): the audio input cut to
+    [start_s, start_s + duration), the maps (video copied), the audio codec for `kind`."""
+    layouts = _AAC_LAYOUTS if kind == "mp4" else _OPUS_LAYOUTS
+    if kind == "mp4":
+        codec = ["-c:a", "aac"]
+    else:  # mapping family 1 lets Opus carry up to 8 channels (5.1, 7.1), not just stereo
+        codec = ["-c:a", "libopus", "-mapping_family", "1"]
+    # -ss/-t before -i: decode-accurate cut of the source, in sync with frame 0
+    return ["-ss", f"{audio.start_s:.6f}", "-t", f"{duration:.6f}", "-i", _ffmpeg_path(audio.path),
+            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+            "-af", f"aformat=channel_layouts={layouts}", *codec,
+            *(["-movflags", "+faststart"] if kind == "mp4" else [])]
+
+
+def join_chunks(parts: List[str], output: str, frames: int, fps: Fraction,
+                audio: Optional[AudioSpec] = None) -> None:
+    """Concatenate encoded chunks (one codec and setting, as the chunk sinks wrote them) into
+    `output` without re-encoding (ffmpeg's concat demuxer, streams copied), muxing `audio` once.
+
+    frames / fps: the whole output's length, for the audio cut. Written to a temporary name and
+    renamed, like every output: a failure leaves an existing `output` untouched.
+    """
+    kind = output_kind(output)
+    if kind not in ("mp4", "webm") or not parts:
+        raise ValueError(f"cannot join chunks into {output}")
+    final = os.path.abspath(output)
+    made = make_dirs(os.path.dirname(final))
+    tmp = tmp_name(final, "." + kind)
+    listing = tmp_name(final, ".txt")
+    try:
+        with open(listing, "w") as f:
+            for p in parts:  # the concat demuxer's quoting: ' closes, \' is a literal quote
+                f.write("file '" + os.path.abspath(p).replace("'", "'\\''") + "'\n")
+        args = ["-f", "concat", "-safe", "0", "-i", _ffmpeg_path(listing)]
+        if audio is not None and probe(audio.path).has_audio:
+            args += _audio_args(kind, audio, float(Fraction(frames) / parse_fps(fps)))
+        else:
+            args += ["-map", "0:v:0", "-c:v", "copy", *(["-movflags", "+faststart"] if kind == "mp4" else [])]
+        _run_ffmpeg([*args, _ffmpeg_path(tmp)], f"joining the chunks of {output}")
+        os.replace(tmp, final)
+    except BaseException:
+        remove_path(tmp)
+        remove_empty_dirs(made)
+        raise
+    finally:
+        remove_path(listing)

@@ -10,6 +10,17 @@ jobs pass ``reporter.check`` to the engine as its step callback). A cancelled re
 ``KeyboardInterrupt`` in a Python session — leaves a consistent checkpoint (every saved frame
 is complete) and raises :class:`Cancelled` saying how far it got; the same call resumes it.
 A failed encode keeps the checkpoint too, so the rerun only encodes.
+
+Streaming (mp4 / webm outputs of jobs whose frames play in the order they are rendered). Frames
+are encoded into the output in chunks of ``RunOptions.chunk_frames`` as the render goes: when
+the frames of chunk c = [c·n, (c+1)·n) are all saved, they are encoded (no audio) into
+``chunk_c.mp4`` in the checkpoint (temporary name, renamed when complete) and their PNGs deleted,
+but for the last saved frame, which a resume carries from. Chunk boundaries are fixed by frame
+index, so where a run was stopped never changes the output. At the end the chunks are joined
+without re-encoding, the audio muxed once: disk in use stays about the output so far plus one
+chunk of PNGs, and finishing costs seconds. GIF outputs need a palette from all frames and zoom
+loops play their frames out of order: they keep every frame until the end. Folder outputs get
+hard links to the checkpoint's PNGs (no second copy).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import numpy as np
 
 from ..config.settings import RunOptions
 from ..errors import Cancelled, DreamvidError
-from ..io.sinks import AudioSpec, open_sink
+from ..io.sinks import AudioSpec, FfmpegSink, FolderSink, join_chunks, open_sink, output_kind
 from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder
 from .events import Reporter
 
@@ -63,6 +74,9 @@ class FrameJob(abc.ABC):
     def close(self) -> None:
         """Release what the job holds (threads, decoders)."""
 
+    #: True when order() is the rendered order, so finished frames can be encoded as they come.
+    streamable = False
+
 
 def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, encode: bool = True) -> str:
     """Render `job` into `output` through its checkpoint (see the module doc); returns `output`.
@@ -70,34 +84,52 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
     encode=False stops after the last frame is saved, keeping the checkpoint (a segment of a
     distributed render: its frames are joined later).
     """
-    ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), job.identity(), job.total)
+    kind = output_kind(output)
+    stream = encode and job.streamable and kind in ("mp4", "webm") and bool(run.chunk_frames)
+    identity = job.identity()
+    if stream:  # chunks already encoded must match: the format and quality are part of the run
+        identity["stream"] = {"kind": kind, "chunk_frames": run.chunk_frames, "quality": run.quality}
+    ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, job.total,
+                      run.chunk_frames if stream else None, "." + kind)
     with ckpt:
         done = ckpt.open(fresh=run.fresh)
+        if stream and not run.keep_frames:
+            ckpt.prune()
         if 0 < done < job.total:
             reporter.message(f"resuming at {job.position(done)}")
         elif done == job.total and encode:
             reporter.message(f"all {job.total} frames are in the checkpoint; encoding")
         reporter.emit("start", total=job.total, resumed_at=done, output=output)
-        produce_frames(job, ckpt, done, reporter)
+        after_save = (lambda: encode_chunks(ckpt, job.fps, run)) if stream else None
+        produce_frames(job, ckpt, done, reporter, after_save)
         if not encode:
             reporter.emit("done", output=ckpt.folder)
             return output
-        encode_frames(ckpt, job.order(), output, job.fps, job.audio(), run, reporter)
+        if stream:
+            join_output(ckpt, output, job.fps, job.audio(), run, reporter)
+        else:
+            encode_frames(ckpt, job.order(), output, job.fps, job.audio(), run, reporter)
     if not run.keep_frames:
         ckpt.remove()
     reporter.emit("done", output=output)
     return output
 
 
-def produce_frames(job: FrameJob, ckpt: Checkpoint, done: int, reporter: Reporter) -> None:
-    """Make frames done … total − 1 into `ckpt`, one "frame" event each."""
+def produce_frames(job: FrameJob, ckpt: Checkpoint, done: int, reporter: Reporter,
+                   after_save: Optional[Callable[[], None]] = None) -> None:
+    """Make frames done … total − 1 into `ckpt`, one "frame" event each; `after_save` runs
+    after every saved frame (and once first, to finish what a stopped run left)."""
     try:
+        if after_save is not None:
+            after_save()
         if done < job.total:
             job.resume(ckpt, done)
         for k in range(done, job.total):
             reporter.check()
             frame = job.make(k, reporter.check)
             ckpt.save(k, frame)
+            if after_save is not None:
+                after_save()
             reporter.emit("frame", index=k, total=job.total, frame=frame)
     except (Cancelled, KeyboardInterrupt):
         k = ckpt.completed  # a frame saved just as the stop came is kept too
@@ -119,9 +151,12 @@ def encode_frames(ckpt: Checkpoint, order: Sequence[int], output: str, fps: Frac
         first = next(frames)
         height, width = first.shape[:2]
         with open_sink(output, fps, width, height, audio=audio, quality=run.quality) as sink:
+            if isinstance(sink, FolderSink):  # the checkpoint's PNGs are the output: link them
+                frames = (ckpt.frame_path(i) for i in order)
+                first = next(frames)
             for n, frame in enumerate(_chain(first, frames), start=1):
                 reporter.check()
-                sink.write(frame)
+                sink.write_png(frame) if isinstance(frame, str) else sink.write(frame)
                 reporter.emit("encode", index=n, total=len(order))
     except (Cancelled, KeyboardInterrupt):
         raise Cancelled(f"stopped while encoding {output}; {kept}: run the same command again "
@@ -130,6 +165,40 @@ def encode_frames(ckpt: Checkpoint, order: Sequence[int], output: str, fps: Frac
         raise
     except DreamvidError as e:  # e.g. ffmpeg failed: keep the checkpoint, say so
         raise DreamvidError(f"{e}; {kept}: run the same command again to encode them "
+                            "without dreaming again") from None
+
+
+def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions) -> None:
+    """Encode every chunk whose frames are all saved (see the module doc), then drop their PNGs."""
+    while (c := ckpt.pending_chunk()) is not None:
+        span = ckpt.chunk_range(c)
+        frames = ckpt.frames(span)
+        first = next(frames)
+        height, width = first.shape[:2]
+        kind = ckpt.chunk_ext.lstrip(".")
+        with FfmpegSink(ckpt.chunk_path(c), kind, fps, width, height, quality=run.quality) as sink:
+            for frame in _chain(first, frames):
+                sink.write(frame)
+        ckpt.chunk_written(c, keep_frames=run.keep_frames)
+
+
+def join_output(ckpt: Checkpoint, output: str, fps: Fraction, audio: Optional[AudioSpec],
+                run: RunOptions, reporter: Reporter) -> None:
+    """The output from the checkpoint's chunks, joined without re-encoding (audio muxed once)."""
+    kept = f"the {ckpt.total} dreamed frames are kept in {ckpt.folder}"
+    try:
+        reporter.check()
+        encode_chunks(ckpt, fps, run)  # a run stopped right after its last frame
+        parts = [ckpt.chunk_path(c) for c in range(ckpt.chunks)]
+        join_chunks(parts, output, ckpt.total, fps, audio)
+        reporter.emit("encode", index=ckpt.total, total=ckpt.total)
+    except (Cancelled, KeyboardInterrupt):
+        raise Cancelled(f"stopped while joining {output}; {kept}: run the same command again "
+                        "to join them") from None
+    except DamagedFrame:
+        raise
+    except DreamvidError as e:
+        raise DreamvidError(f"{e}; {kept}: run the same command again to join them "
                             "without dreaming again") from None
 
 

@@ -159,6 +159,8 @@ class VideoJob(FrameJob):
         self._raw, self._flows, self._next = nxt, nxt_flows, i + 1
         return frame
 
+    streamable = True  # frames play in the order they are made
+
     def close(self) -> None:
         if self._ahead is not None:
             self._ahead.shutdown(wait=False, cancel_futures=True)

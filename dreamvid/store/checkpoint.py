@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover
 MANIFEST = "manifest.json"
 LOCK = "lock"
 _FRAME_PREFIX, _FRAME_SUFFIX = "frame_", ".png"
+_CHUNK_PREFIX = "chunk_"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -137,10 +138,14 @@ class Checkpoint:
     that affects the frames' pixels; total: how many frames the render makes.
     """
 
-    def __init__(self, folder: str, identity: dict, total: int):
+    def __init__(self, folder: str, identity: dict, total: int, chunk_frames: Optional[int] = None,
+                 chunk_ext: str = ".mp4"):
         self.folder = folder
         self.identity = {**identity, "dreamvid": __version__}
         self.total = total
+        # Streamed renders: frames [c·n, (c+1)·n) are encoded into chunk c as soon as they are all
+        # saved, and their PNGs deleted (but for the last saved frame, which the carry needs).
+        self.chunk_frames, self.chunk_ext = chunk_frames, chunk_ext
         self.completed = 0  # length of the unbroken run of finished frames 0, 1, …
         self._lock_file = None
         self._dir_fd: Optional[int] = None
@@ -178,7 +183,7 @@ class Checkpoint:
 
     def _open_locked(self, fresh: bool) -> int:
         self._remove_temporaries()
-        has_frames = bool(self._frame_numbers())
+        has_frames = bool(self._frame_numbers() or self._chunk_numbers())
         manifest = None if fresh else self._read_manifest()
         if manifest is None and has_frames and not fresh:
             raise DreamvidError(f"the checkpoint {self.folder} has frames but its {MANIFEST} is missing or "
@@ -294,6 +299,52 @@ class Checkpoint:
             raise DreamvidError(f"could not write checkpoint frame to {self.folder} ({e.strerror}): "
                                 "free some disk space or use --checkpoint-dir, then run again to resume") from None
 
+    # -- chunks (streamed renders) -----------------------------------------------------------
+
+    def chunk_path(self, c: int) -> str:
+        return os.path.join(self.folder, f"{_CHUNK_PREFIX}{c:06d}{self.chunk_ext}")
+
+    def chunk_range(self, c: int) -> range:
+        """The frames chunk c holds: fixed by frame index, whenever the render was stopped."""
+        n = self.chunk_frames
+        return range(c * n, min((c + 1) * n, self.total))
+
+    @property
+    def chunks(self) -> int:
+        """How many chunks the whole render has (0 when not streamed)."""
+        return -(-self.total // self.chunk_frames) if self.chunk_frames else 0
+
+    def encoded_chunks(self) -> int:
+        """Length of the unbroken run of encoded chunks 0, 1, … on disk."""
+        present, c = set(self._chunk_numbers()), 0
+        while c < self.chunks and c in present:
+            c += 1
+        return c
+
+    def pending_chunk(self) -> Optional[int]:
+        """The next chunk whose frames are all saved but which is not encoded yet, or None."""
+        c = self.encoded_chunks()
+        if c < self.chunks and self.chunk_range(c).stop <= self.completed:
+            return c
+        return None
+
+    def chunk_written(self, c: int, keep_frames: bool = False) -> None:
+        """Chunk c is in place (renamed there by its writer): make it durable, drop its PNGs."""
+        if self._dir_fd is not None:
+            try:
+                os.fsync(self._dir_fd)
+            except OSError:
+                pass
+        if not keep_frames:
+            self.prune()
+
+    def prune(self) -> None:
+        """Delete the PNGs of encoded chunks, but for the last saved frame (the carry's start)."""
+        covered = self.chunk_range(self.encoded_chunks() - 1).stop if self.encoded_chunks() else 0
+        for i in self._frame_numbers():
+            if i < covered and i != self.completed - 1:
+                remove_path(self.frame_path(i))
+
     def load(self, index: int) -> Optional[np.ndarray]:
         """Frame `index` as RGB uint8, or None if missing, truncated, damaged or unreadable."""
         data = self._read_frame(index)
@@ -308,8 +359,16 @@ class Checkpoint:
         Every frame is checked; the first missing or damaged one ends the run, and it and all
         later frames are deleted (they will be rendered again).
         """
+        chunks = self.encoded_chunks() if self.chunk_frames else 0
+        n = self.chunk_range(chunks - 1).stop if chunks else 0
+        for stale in (c for c in self._chunk_numbers() if c >= chunks):  # after a gap: redone
+            remove_path(self.chunk_path(stale))
         present = set(self._frame_numbers())
-        n = 0
+        if chunks and n < self.total and n - 1 not in present:
+            # The carry starts from the last frame before n; without it, redo the last chunk.
+            chunks -= 1
+            remove_path(self.chunk_path(chunks))
+            n = self.chunk_range(chunks - 1).stop if chunks else 0
         while n < self.total and n in present and self._read_frame(n) is not None:
             n += 1
         for stale in sorted(i for i in present if i >= n):
@@ -380,9 +439,17 @@ class Checkpoint:
             if TMP_MARK in name:
                 remove_path(os.path.join(self.folder, name))
 
+    def _chunk_numbers(self) -> List[int]:
+        out = []
+        for name in os.listdir(self.folder):
+            stem = os.path.splitext(name)[0]
+            if name.startswith(_CHUNK_PREFIX) and stem[len(_CHUNK_PREFIX):].isdigit():
+                out.append(int(stem[len(_CHUNK_PREFIX):]))
+        return out
+
     def _clear_frames(self) -> None:
         for name in os.listdir(self.folder):
-            if name.startswith(_FRAME_PREFIX) or TMP_MARK in name:
+            if name.startswith((_FRAME_PREFIX, _CHUNK_PREFIX)) or TMP_MARK in name:
                 remove_path(os.path.join(self.folder, name))
 
 
