@@ -328,3 +328,151 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
     assert code == 2 and out == ""
     assert err.strip() == "dreamvid: error: --plot needs matplotlib: pip install 'dreamvid[plot]'"
     assert not (tmp_path / "p.png").exists()
+
+
+# ------------------------------------------------------------------ renders driven by schedules
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
+PHOTO = os.path.join(SAMPLES, "coffee.jpg")
+# A barely-dreaming loop (one tiny step per frame): each frame is the previous one moved, so the
+# motion can be measured.
+STILL = ["--max-side", "96", "--iterations", "1", "--octaves", "1", "--frame-iterations", "1",
+         "--frame-octaves", "1", "--step", "0.0001", "--quiet", "--device", "cpu"]
+QUICK = ["--max-side", "64", "--iterations", "1", "--octaves", "1", "--quiet", "--device", "cpu"]
+
+
+def measured_zooms(frames):
+    """Zoom factor between consecutive frames: the best of a fine search of centred scalings
+    (cv2's, not the renderer's motion code), compared on the middle 60 % of the picture."""
+    out = []
+    for a, b in zip(frames, frames[1:]):
+        a, b = a.astype(np.float32) / 255, b.astype(np.float32) / 255
+        h, w = a.shape[:2]
+        crop = (slice(h // 5, h - h // 5), slice(w // 5, w - w // 5))
+        zs = np.arange(0.95, 1.15, 0.0005)
+        errs = [((cv2.warpAffine(a, cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0, z), (w, h),
+                                 borderMode=cv2.BORDER_REFLECT)[crop] - b[crop]) ** 2).mean() for z in zs]
+        out.append(float(zs[int(np.argmin(errs))]))
+    return np.array(out)
+
+
+def read_frames(path):
+    from dreamvid.io.sources import open_source
+    return list(open_source(str(path)).frames())
+
+
+@pytest.mark.slow
+def test_zoom_loop_follows_a_ramp_schedule(tmp_path, capsys):
+    out = str(tmp_path / "ramp") + "/"
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--frames", 8, "--no-loop",
+                       "--zoom", "0:(1.0), 7:(1.07)", *STILL)
+    assert code == 0, err
+    zooms = measured_zooms(read_frames(out))
+    want = [1.0 + 0.01 * i for i in range(1, 8)]  # frame i is frame i-1 moved by the zoom at i
+    assert np.max(np.abs(zooms - want)) < 0.003, zooms
+
+
+@pytest.mark.slow
+def test_zoom_loop_soundtrack_drives_beat_and_is_muxed(tmp_path, capsys):
+    from conftest import decode_audio
+    from dreamvid.io.ffmpeg import probe
+    from test_audio import click_track
+
+    wav = click_track(tmp_path / "c.wav", clicks=[0.30, 0.72], seconds=1.0)  # frames 3 and 8 at 12 fps
+    out = str(tmp_path / "beat.mp4")
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--frames", 12, "--fps", 12, "--no-loop",
+                       "--audio", wav, "--zoom", "1.0 + 0.08*beat", "--quality", "4", *STILL)
+    assert code == 0, err
+    info = probe(out)
+    assert info.has_audio and info.duration_s == pytest.approx(1.0, abs=0.1)
+    assert np.abs(decode_audio(out)).max() > 0.3  # the clicks are in the file
+    zooms = measured_zooms(read_frames(out))
+    decay = 0.5 ** (1 / (0.1 * 12))
+    beat = np.zeros(12)
+    for i in range(12):
+        beat[i] = 1.0 if i in (3, 8) else beat[i - 1] * decay if i else 0.0
+    assert np.max(np.abs(zooms - (1 + 0.08 * beat[1:]))) < 0.006, zooms
+
+
+@pytest.fixture(scope="module")
+def dreamer():
+    from dreamvid.config.presets import settings_from_preset
+    from dreamvid.engine.dreamer import Dreamer
+    return Dreamer(settings_from_preset(None, iterations=2, octaves=1), "cpu")
+
+
+@pytest.mark.slow
+def test_video_blend_follows_a_schedule(tmp_path, dreamer):
+    from conftest import make_video
+    from dreamvid.config.settings import RunOptions
+    from dreamvid.pipeline.video import dream_video
+
+    clip = make_video(tmp_path, size="96x64", frames=5)
+    video, run_opts = VideoSettings(next_octaves=1), RunOptions(device="cpu")
+    renders = {}
+    for name, blend in [("sched", "0:(0.85), 2:(0.85), 3:(0)"), ("carry", "0.85"), ("none", "0")]:
+        out = str(tmp_path / name) + "/"
+        s = Schedule(blend, "blend")
+        vary = None if s.constant is not None else {"blend": s}
+        dream_video(clip, out, video=video.replace(blend=s.constant) if vary is None else video,
+                    run=run_opts, dreamer=dreamer, vary=vary)
+        renders[name] = read_frames(out)
+    same = lambda a, b: [np.array_equal(x, y) for x, y in zip(renders[a], renders[b])]  # noqa: E731
+    # 0.85 up to frame 2: the constant 0.85 render's frames; 0 from frame 3: the carry-free render's
+    assert same("sched", "carry") == [True, True, True, False, False]
+    assert same("sched", "none") == [True, False, False, True, True]
+
+
+@pytest.mark.slow
+def test_a_changed_schedule_is_refused_on_resume_by_name(tmp_path, capsys):
+    from dreamvid import Cancelled
+    from dreamvid.app.cli import error_message, main as cli_main
+
+    class StopAfter:
+        def __init__(self, n):
+            self.n = n
+
+        def is_set(self):
+            self.n -= 1
+            return self.n < 0
+
+    out = str(tmp_path / "loop") + "/"
+    args = ["zoom", PHOTO, "-o", out, "--frames", 6, "--no-loop", *STILL]
+    first = "0:(1.0), 5:(1.05)"
+    with pytest.raises(Cancelled):
+        cli_main([str(a) for a in args + ["--zoom", first]], cancel=StopAfter(3))
+    with pytest.raises(DreamvidError) as e:
+        cli_main([str(a) for a in args + ["--zoom", "0:(1.0), 5:(1.06)"]])
+    msg = error_message(e.value)
+    assert "zoom" in msg and first in msg and "0:(1.0), 5:(1.06)" in msg, msg
+    assert cli_main([str(a) for a in args + ["--zoom", first]]) == 0  # the same schedule resumes
+    assert len(read_frames(out)) == 6
+
+
+def test_render_flags_refuse_bad_schedules_before_work(tmp_path, capsys):
+    out = tmp_path / "x.mp4"
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--zoom", "0:(1.0), 30:1.05", *STILL)
+    assert code == 2 and err.strip() == "dreamvid: error: --zoom: at character 13: expected '(' after '30:'"
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--translate-y", "0:(0), 4:(open('x'))", *STILL)
+    assert code == 2 and err.startswith("dreamvid: error: --translate-y: at character 11: unknown function 'open'")
+    code, _, err = run(capsys, PHOTO, "-o", tmp_path / "x.png", "--step", "0:(0.01), 5:(0.02)", *QUICK)
+    assert code == 2 and "--step is a schedule, but an image has one frame" in err
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, *STILL, "--iterations", "2.5")
+    assert code == 2 and "--iterations must be a whole number" in err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_render_flag_errors_at_frames(tmp_path, capsys):
+    from conftest import make_video
+    clip = make_video(tmp_path, size="64x48", frames=4)
+    out = tmp_path / "x.mp4"
+    code, _, err = run(capsys, clip, "-o", out, "--step", "0.01*(1 + beat)", *QUICK)
+    assert code == 2 and "--step uses beat but the render has no sound" in err
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--frames", 6, "--zoom", "1.1 - t/4", *STILL)
+    assert code == 2 and "--zoom must be > 0" in err and "(at frame" in err
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--frames", 6, *STILL, "--step", "0:(0.01), 2:(0.01 + 1/(t-4)**2)")
+    assert code == 2 and err.strip() == "dreamvid: error: --step: division by zero (at frame 4)"
+    code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--layer-weight", "block99=0:(1), 5:(0)", *STILL)
+    assert code == 2 and "--layer-weight block99 cannot vary per frame" in err, err
+    assert not out.exists()
