@@ -1,0 +1,356 @@
+"""The web page (dreamvid ui): a real server, a real browser, the API through gradio_client.
+
+One server per module (``python -m dreamvid ui`` in a subprocess, on a free port, its own work
+folder, uploads limited to 1 MB), headless Chromium (Debian's /usr/bin/chromium) driven by
+Playwright, and tiny renders (96-128 px, one octave, a few frames) so the module runs in about a
+minute on two busy cores. The last test stops the server with Ctrl-C (SIGINT) mid-job.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from dreamvid.io.images import read_image  # noqa: E402
+from dreamvid.io.sources import open_source  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+COFFEE, BUNNY = ROOT / "samples" / "coffee.jpg", ROOT / "samples" / "bunny.mp4"
+CHROMIUM = os.environ.get("DREAMVID_CHROMIUM", "/usr/bin/chromium")
+MAX_UPLOAD = "1mb"
+TINY = dict(iterations="1", octaves="1")  # one octave: a 96 px frame is enough for block8/block10
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+
+
+class Server:
+    def __init__(self, work: Path):
+        self.work, self.port = work, _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dreamvid", "ui", "--port", str(self.port), "--work-dir", str(work),
+             "--device", "cpu", "--max-file-size", MAX_UPLOAD],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+        deadline = started + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"dreamvid ui exited: {self.proc.communicate()}"
+            try:
+                if _get(self.url)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("dreamvid ui did not answer within 120 s")
+        self.cold_start = time.monotonic() - started
+
+    def stop(self, sig=signal.SIGINT, timeout=90):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("ui-work"))
+    print(f"\ndreamvid ui cold start: {s.cold_start:.1f} s")
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server.url, verbose=False, download_files=str(server.work / "client"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page on the server; any request off this machine is refused and recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg = context.new_page()
+    pg.offsite = []
+
+    def guard(route):
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:
+            pg.offsite.append(route.request.url)
+            route.abort()
+
+    pg.route("**/*", guard)
+    pg.set_default_timeout(60_000)
+    pg.goto(server.url)
+    pg.wait_for_selector("#image-dream")
+    yield pg
+    context.close()
+
+
+def fill(pg, elem_id: str, text: str) -> None:
+    pg.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(text)
+
+
+def status(pg, kind: str):
+    s = pg.locator(f"#{kind}-status .dv-status")
+    return {k: s.get_attribute(f"data-{k}") for k in ("state", "done", "total", "resumed")}, s.inner_text()
+
+
+def wait_state(pg, kind: str, states, timeout=90_000):
+    sel = ", ".join(f"#{kind}-status .dv-status[data-state={s}]" for s in states)
+    pg.wait_for_selector(sel, timeout=timeout)
+    return status(pg, kind)
+
+
+def read_image_size(path):
+    src = open_source(str(path))
+    return src.width, src.height
+
+
+def checkpoint_frames(work: Path):
+    return sorted(p for p in work.glob("jobs/*/*.dreamvid/frame_*.png"))
+
+
+# ----------------------------------------------------------------------------------- in a browser
+
+def test_page_is_titled_offline_and_has_three_tabs(page, server):
+    assert page.title() == "dreamvid"
+    for name in ("Image", "Video", "Zoom loop"):
+        assert page.get_by_role("tab", name=name).is_visible()
+    page.wait_for_load_state("networkidle")
+    assert page.offsite == [], "the page asked for assets off this machine"
+
+
+def test_dream_the_bundled_photo_and_download_it(page, server, tmp_path):
+    page.locator("#image-upload input[type=file]").set_input_files(str(COFFEE))
+    page.wait_for_selector("#image-probe:has-text('coffee.jpg: 600×400')")
+    fill(page, "image-max-side", "128")
+    fill(page, "image-iterations", "2")
+    fill(page, "image-octaves", "1")
+    page.click("#image-dream")
+    st, text = wait_state(page, "image", ["done"])
+    assert st["done"] == st["total"] == "2" and "done" in text
+    img = page.locator("#image-result img")
+    img.wait_for()
+    assert img.evaluate("i => i.complete && i.naturalWidth") == 128
+    with page.expect_download() as dl:
+        page.locator("#image-download a").first.click()
+    saved = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(saved)
+    assert saved.name == "coffee-dream.png"
+    dreamed = read_image(str(saved))
+    assert dreamed.shape == (85, 128, 3)
+    # It dreamed: not just the photo shrunk.
+    assert np.abs(dreamed.astype(int) - 128).mean() > 10
+
+
+def test_video_progress_preview_cancel_and_resume(page, server):
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-samples button, #video-samples td, #video-samples .gallery-item").first.click()  # the sample
+    page.wait_for_selector("#video-probe:has-text('bunny.mp4: 426×240, 50 frames')")
+    fill(page, "video-max-side", "112")
+    fill(page, "video-iterations", "2")
+    fill(page, "video-octaves", "1")
+    fill(page, "video-end", "14")
+    page.click("#video-dream")
+    # Progress and a live preview while it runs.
+    page.wait_for_selector("#video-status .dv-status[data-state=running]")
+    page.wait_for_selector("#video-preview img", timeout=60_000)
+    st, text = status(page, "video")
+    assert st["total"] == "14" and "frame" in text
+    page.click("#video-cancel")
+    st, text = wait_state(page, "video", ["stopped"])
+    stopped_at = int(st["done"])
+    assert 0 < stopped_at < 14, text
+    assert "press Dream again with the same settings to resume" in text
+    assert len(checkpoint_frames(server.work)) == stopped_at  # what the page said is what is kept
+    page.wait_for_timeout(300)
+    page.click("#video-dream")
+    page.wait_for_selector(f"#video-status:has-text('resuming at frame {stopped_at} of 14')")
+    st, text = wait_state(page, "video", ["done"], timeout=120_000)
+    assert st["resumed"] == str(stopped_at) and st["done"] == "14", text
+    src = page.locator("#video-result video").get_attribute("src")
+    assert src and "bunny-dream.mp4" in src
+    assert not checkpoint_frames(server.work)  # the checkpoint is gone once the video is encoded
+    out = next(server.work.glob("jobs/video-*/bunny-dream.mp4"))
+    assert open_source(str(out)).num_frames == 14
+
+
+def test_garbage_upload_shows_the_message(page, server, tmp_path):
+    garbage = tmp_path / "holiday.mp4"
+    garbage.write_text("this is text, not a video\n")
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-upload input[type=file]").set_input_files(str(garbage))
+    page.wait_for_selector("#video-probe:has-text('⚠ cannot read holiday.mp4')")
+    page.click("#video-dream")
+    st, text = wait_state(page, "video", ["error"])
+    assert "cannot read holiday.mp4" in text and "/jobs/" not in text
+    toast = page.locator("[data-testid=toast-body]").filter(has_text="cannot read holiday.mp4")
+    toast.first.wait_for()
+    # The server keeps serving: the image tab still probes an upload.
+    page.get_by_role("tab", name="Image").click()
+    page.locator("#image-upload input[type=file]").set_input_files(str(COFFEE))
+    page.wait_for_selector("#image-probe:has-text('coffee.jpg: 600×400')")
+
+
+def test_upload_over_the_limit_is_refused_in_the_page(page, server, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (1 << 20) * 2)
+    page.locator("#image-upload input[type=file]").set_input_files(str(big))
+    page.locator("[data-testid=toast-body]").filter(has_text="1").first.wait_for()
+    text = page.locator("[data-testid=toast-body]").first.inner_text().lower()
+    assert "size" in text or "large" in text, text
+
+
+# ---------------------------------------------------------------------------------------- the API
+
+def test_api_dream_image(client, server):
+    out = client.predict(handle_file(str(COFFEE)), "dreamy", max_side="96", **TINY, api_name="/dream_image")
+    assert read_image(out).shape == (64, 96, 3)
+    # The same job again: the finished result, at once.
+    t = time.monotonic()
+    again = client.predict(handle_file(str(COFFEE)), "dreamy", max_side="96", **TINY, api_name="/dream_image")
+    assert time.monotonic() - t < 10
+    np.testing.assert_array_equal(read_image(again), read_image(out))
+
+
+def test_api_zoom_loop_and_video_with_schedules(client):
+    loop = client.predict(handle_file(str(COFFEE)), "", max_side="96", frames="3", zoom="0:(1.02), 2:(1.08)",
+                          **TINY, api_name="/zoom_loop")
+    assert loop.endswith(".gif") and open_source(loop).num_frames == 3 and read_image_size(loop) == (96, 64)
+    video = client.predict(handle_file(str(BUNNY)), max_side="96", end="3", blend="0:(0.5), 2:(0.8)", **TINY,
+                           api_name="/dream_video")
+    src = open_source(video)
+    assert video.endswith(".mp4") and src.num_frames == 3 and src.width == 96
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("garbage", "cannot read notes.mp4"),
+    ("empty", "is empty"),
+    ("too small", "too small for layer"),
+    ("bad setting", "Blend must be in [0, 1)"),
+    ("bad schedule", "Step: at character"),
+    ("too big", "size"),
+])
+def test_api_bad_input_is_a_clear_error_and_the_server_keeps_serving(client, server, tmp_path, case, expect):
+    if case == "garbage":
+        (tmp_path / "notes.mp4").write_text("hello")
+        args, api = dict(video=handle_file(str(tmp_path / "notes.mp4"))), "/dream_video"
+    elif case == "empty":
+        (tmp_path / "empty.mp4").write_bytes(b"")
+        args, api = dict(video=handle_file(str(tmp_path / "empty.mp4"))), "/dream_video"
+    elif case == "too small":
+        import cv2
+        cv2.imwrite(str(tmp_path / "dot.png"), np.full((24, 24, 3), 128, np.uint8))
+        args, api = dict(image=handle_file(str(tmp_path / "dot.png")), iterations="1"), "/dream_image"
+    elif case == "bad setting":
+        args, api = dict(video=handle_file(str(BUNNY)), blend="1"), "/dream_video"
+    elif case == "bad schedule":
+        args, api = dict(video=handle_file(str(BUNNY)), step="0:(0.01), 5:(1/0"), "/dream_video"
+    else:
+        (tmp_path / "huge.png").write_bytes(b"\0" * (3 << 20))
+        args, api = dict(image=handle_file(str(tmp_path / "huge.png"))), "/dream_image"
+    with pytest.raises(Exception, match=None) as e:
+        client.predict(api_name=api, **args)
+    assert expect.lower() in str(e.value).lower(), str(e.value)
+    assert _get(server.url)[0] == 200
+
+
+def test_serves_only_its_own_files(server, client):
+    base = server.url + "gradio_api/file="
+    for path in ("/etc/passwd", str(ROOT / "README.md"), str(server.work / ".." / "x")):
+        assert _get(base + path)[0] in (403, 404), path
+    job_file = next(server.work.glob("jobs/image-*/coffee-dream.png"))
+    assert _get(base + str(job_file))[0] == 200
+
+
+def test_a_remote_host_is_served_only_when_asked_with_a_warning(monkeypatch, capsys):
+    from dreamvid.app import cli, ui
+    calls = []
+    monkeypatch.setattr(ui, "serve", lambda *a, **kw: calls.append((a, kw)))
+    assert cli.main(["ui"]) == 0
+    assert calls[-1][0][:2] == ("127.0.0.1", 7860)
+    assert "warning" not in capsys.readouterr().err
+    assert cli.main(["ui", "--host", "0.0.0.0", "--port", "8000"]) == 0
+    assert calls[-1][0][:2] == ("0.0.0.0", 8000)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([l for l in err if "warning" in l]) == 1 and "anyone" in err[0]
+
+
+def test_ctrl_c_cancels_the_running_job_and_stops(server, client):
+    """Last: SIGINT while a video job runs -> the job stops with a consistent checkpoint, the server
+    exits 0 without a traceback, and the same job resumes from the frames it kept."""
+    job = client.submit(handle_file(str(BUNNY)), max_side="96", end="40", iterations="2", octaves="1",
+                        api_name="/dream_video")
+    deadline = time.monotonic() + 90
+    while len(checkpoint_frames(server.work)) < 2:
+        assert time.monotonic() < deadline and not job.done(), "no frame saved"
+        time.sleep(0.2)
+    code, out, err = server.stop(signal.SIGINT)
+    assert code == 0, err
+    assert "Traceback" not in err and "stopped" in err
+    frames = checkpoint_frames(server.work)
+    folder = frames[0].parent
+    assert [f.name for f in frames] == [f"frame_{i:06d}.png" for i in range(len(frames))]
+    assert 2 <= len(frames) < 40
+    assert not [n for n in os.listdir(folder) if ".tmp" in n]
+    assert json.loads((folder / "manifest.json").read_text())
+    # The same page values make the same job folder: the render resumes there.
+    from dreamvid.app.ui import Jobs
+    from dreamvid.errors import Cancelled
+    jobs = Jobs(str(server.work), "cpu")
+    values = dict(upload=str(BUNNY), preset="dreamy", max_side="96", end="40", iterations="2", octaves="1",
+                  flow="dis")
+    prepared = jobs.prepare("video", values)
+    assert prepared.folder == folder.parent
+    events, stop = [], threading.Event()
+
+    def on_event(e):
+        events.append(e)
+        if e.kind == "frame":
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        prepared.call(on_event=on_event, cancel=stop)
+    assert [e.text for e in events if e.kind == "message"] == [f"resuming at frame {len(frames)} of 40"]
