@@ -84,7 +84,7 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
     encode=False stops after the last frame is saved, keeping the checkpoint (a segment of a
     distributed render: its frames are joined later).
     """
-    kind = output_kind(output)
+    kind = output_kind(output) if encode else "folder"  # a segment (encode=False) has no output of its own
     stream = encode and job.streamable and kind in ("mp4", "webm") and bool(run.chunk_frames)
     identity = job.identity()
     if stream:  # chunks already encoded must match: the format and quality are part of the run
