@@ -77,7 +77,9 @@ LABELS = {
     "frame_octaves": "Octaves per new frame", "steady": "Colour hold", "loop": "Seamless loop",
     "begin": "Start from",
 }
-SCHEDULE_INFO = "a number, or a schedule like 0:(1), 30:(2)"
+SCHEDULE_INFO = ("Blank fields take the preset's value. *Schedulable* fields also take a value per frame: "
+                 "`0:(1), 30:(2)` goes from 1 at frame 0 to 2 at frame 30; `1 + 0.1*sin(t/4)` is an "
+                 "expression of the frame index t.")
 
 
 def error_text(e: DreamvidError) -> str:
@@ -531,10 +533,10 @@ class Jobs:
             raise DreamvidError(f"unexpected error: {type(err).__name__}: {err} (the server's terminal "
                                 "has the details)")
         status.state = "done"
-        rate = status.rate()
         made = status.done - status.made_from
+        took = _duration(time.monotonic() - status.started) if status.started is not None else None
         status.note = f"done: {status.total} {status.unit}s" + (
-            f" ({made} dreamed at {rate:.2f}/s)" if rate and job.kind != "image" else "")
+            f", {made} dreamed in {took}" if took and job.kind != "image" else f" in {took}" if took else "")
         yield Update(status.html(), preview=_shrink(preview), result=str(job.output))
 
 
@@ -568,6 +570,7 @@ CSS = """
 .dv-status[data-state=stopped] .dv-line:last-child { font-weight: 600; }
 .dv-line { margin: 2px 0 !important; font-size: var(--text-md); }
 .dv-probe { font-size: var(--text-sm); min-height: 1.5em; }
+.dv-hint { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 footer { display: none !important; }
 """
 
@@ -627,12 +630,12 @@ def build_app(jobs: Jobs):
             if api:
                 raise gr.Error(str(e), title="Stopped", print_exception=False) from None
         except DreamvidError as e:
-            raise gr.Error(str(e), title="dreamvid", duration=None, print_exception=False) from None
+            raise gr.Error(str(e), duration=20, print_exception=False) from None
 
     with gr.Blocks(title="dreamvid", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# dreamvid\nDeepDream for images, videos and endless zoom loops, on this machine. "
-                    "Blank fields take the preset's values; a stopped video or loop resumes where it "
-                    "stopped when you press Dream again with the same settings.")
+                    "Cancel keeps a video's or loop's finished frames: press Dream again with the same "
+                    "settings and it resumes where it stopped.")
         for kind, title in (("image", "Image"), ("video", "Video"), ("zoom", "Zoom loop")):
             with gr.Tab(title, id=kind, elem_id=f"{kind}-tab"):
                 c: Dict[str, Any] = {}
@@ -653,8 +656,13 @@ def build_app(jobs: Jobs):
                                                   elem_id=f"{kind}-preset")
                         c["model"] = gr.Dropdown(models, value="", label=LABELS["model"],
                                                  info=f"preset: {hints['model']}", elem_id=f"{kind}-model")
-                        sched = "" if kind == "image" else f" ({SCHEDULE_INFO})"
+                        with gr.Row():
+                            dream_btn = gr.Button("Dream", variant="primary", elem_id=f"{kind}-dream")
+                            cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{kind}-cancel")
+                        sched = "" if kind == "image" else " · schedulable"
                         with gr.Accordion("Dream settings", open=True):
+                            gr.Markdown(SCHEDULE_INFO if kind != "image" else "Blank fields take the preset's value.",
+                                        elem_classes="dv-hint")
                             with gr.Row():
                                 c["step"] = gr.Textbox(value="", label=LABELS["step"], placeholder=hints["step"],
                                                        info=f"ascent step{sched}", elem_id=f"{kind}-step")
@@ -694,34 +702,31 @@ def build_app(jobs: Jobs):
                                     c["frames"] = gr.Textbox(value="", label=LABELS["frames"],
                                                             placeholder=str(zdef.frames), elem_id="zoom-frames")
                                     c["zoom"] = gr.Textbox(value="", label=LABELS["zoom"], placeholder=f"{zdef.zoom:g}",
-                                                           info=SCHEDULE_INFO, elem_id="zoom-zoom")
+                                                           info="schedulable", elem_id="zoom-zoom")
                                     c["rotate"] = gr.Textbox(value="", label=LABELS["rotate"], placeholder=f"{zdef.rotate:g}",
-                                                             info=f"degrees ({SCHEDULE_INFO})", elem_id="zoom-rotate")
+                                                             info="degrees · schedulable", elem_id="zoom-rotate")
                                 with gr.Row():
                                     c["frame_iterations"] = gr.Textbox(value="",
                                         label=LABELS["frame_iterations"], placeholder=str(zdef.frame_iterations),
-                                        info=SCHEDULE_INFO, elem_id="zoom-frame-iterations")
+                                        info="schedulable", elem_id="zoom-frame-iterations")
                                     c["frame_octaves"] = gr.Textbox(value="",
                                         label=LABELS["frame_octaves"], placeholder=str(zdef.frame_octaves),
-                                        info=SCHEDULE_INFO, elem_id="zoom-frame-octaves")
+                                        info="schedulable", elem_id="zoom-frame-octaves")
                                     c["steady"] = gr.Textbox(value="", label=LABELS["steady"], placeholder=f"{zdef.steady:g}",
-                                                             info="0..1", elem_id="zoom-steady")
+                                                             info="0..1 · schedulable", elem_id="zoom-steady")
                                 c["loop"] = gr.Checkbox(value=zdef.loop, label=LABELS["loop"], elem_id="zoom-loop")
-                        with gr.Row():
-                            dream_btn = gr.Button("Dream", variant="primary", elem_id=f"{kind}-dream")
-                            cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{kind}-cancel")
                     with gr.Column(scale=1):
                         status = gr.HTML(IDLE_HTML, elem_id=f"{kind}-status")
                         preview = None
                         if kind != "image":
                             preview = gr.Image(label="Latest frame", type="numpy", interactive=False,
-                                               elem_id=f"{kind}-preview", height=300, format="jpeg")
+                                               elem_id=f"{kind}-preview", height=340, format="jpeg")
                         if kind == "video":
                             result = gr.Video(label="Dreamed video", interactive=False, elem_id=f"{kind}-result")
                         else:
                             result = gr.Image(label="Dreamed loop" if kind == "zoom" else "Dreamed image",
                                               type="filepath", interactive=False, elem_id=f"{kind}-result")
-                        download = gr.File(label="Download", interactive=False, elem_id=f"{kind}-download")
+                        download = gr.File(label="Download", interactive=False, elem_id=f"{kind}-download", height=90)
 
                 inputs = [c[name] for name in TAB_FIELDS[kind]]
                 outputs = [status] + ([preview] if preview is not None else []) + [result, download]
