@@ -205,10 +205,14 @@ class FfmpegSink(FrameSink):
     right/bottom, copying the edge pixels, so the file is (width + width % 2, height + height % 2).
     webm and gif keep the exact size. With `audio`, the video is encoded first and the audio cut
     and muxed in a second, cheap pass at close(), when the rendered duration is known.
+
+    chunk=True writes a piece of a longer video that join_chunks will concatenate: H.264 without
+    B-frames, since a chunk whose B-frames delay its first timestamp and a short last chunk
+    without any would not line up (the join's frame rate came out 23.98 for 29.97).
     """
 
     def __init__(self, path: str, kind: str, fps: Fraction, width: int, height: int,
-                 audio: Optional[AudioSpec] = None, quality: Optional[int] = None):
+                 audio: Optional[AudioSpec] = None, quality: Optional[int] = None, chunk: bool = False):
         super().__init__(path, kind, fps, width, height)
         self._final = os.path.abspath(path)
         ext = "." + kind
@@ -228,7 +232,7 @@ class FfmpegSink(FrameSink):
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{pw}x{ph}",
                "-framerate", f"{self.fps.numerator}/{self.fps.denominator}", "-i", "pipe:0",
-               *self._codec_args(kind, quality),
+               *self._codec_args(kind, quality), *(["-bf", "0"] if chunk and kind == "mp4" else []),
                *(["-movflags", "+faststart"] if kind == "mp4" and not self._audio else []),
                _ffmpeg_path(self._video_tmp)]
         self._made = make_dirs(os.path.dirname(self._final))

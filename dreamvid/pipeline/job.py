@@ -176,10 +176,12 @@ def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions) -> None:
         first = next(frames)
         height, width = first.shape[:2]
         kind = ckpt.chunk_ext.lstrip(".")
-        with FfmpegSink(ckpt.chunk_path(c), kind, fps, width, height, quality=run.quality) as sink:
+        with FfmpegSink(ckpt.chunk_path(c), kind, fps, width, height, quality=run.quality, chunk=True) as sink:
             for frame in _chain(first, frames):
                 sink.write(frame)
-        ckpt.chunk_written(c, keep_frames=run.keep_frames)
+        ckpt.chunk_written(c)
+    if not run.keep_frames:
+        ckpt.prune()  # the frame before the last saved one is no longer the carry's start
 
 
 def join_output(ckpt: Checkpoint, output: str, fps: Fraction, audio: Optional[AudioSpec],

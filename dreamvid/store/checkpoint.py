@@ -328,15 +328,13 @@ class Checkpoint:
             return c
         return None
 
-    def chunk_written(self, c: int, keep_frames: bool = False) -> None:
-        """Chunk c is in place (renamed there by its writer): make it durable, drop its PNGs."""
+    def chunk_written(self, c: int) -> None:
+        """Chunk c is in place (renamed there by its writer): make the rename durable."""
         if self._dir_fd is not None:
             try:
                 os.fsync(self._dir_fd)
             except OSError:
                 pass
-        if not keep_frames:
-            self.prune()
 
     def prune(self) -> None:
         """Delete the PNGs of encoded chunks, but for the last saved frame (the carry's start)."""
@@ -364,13 +362,20 @@ class Checkpoint:
         for stale in (c for c in self._chunk_numbers() if c >= chunks):  # after a gap: redone
             remove_path(self.chunk_path(stale))
         present = set(self._frame_numbers())
-        if chunks and n < self.total and n - 1 not in present:
-            # The carry starts from the last frame before n; without it, redo the last chunk.
+
+        def intact(i: int) -> bool:
+            return i in present and self._read_frame(i) is not None
+
+        while True:
+            start = n
+            while n < self.total and intact(n):
+                n += 1
+            if n > start or not chunks or n >= self.total or intact(n - 1):
+                break
+            # The carry starts from the frame before n, and it is gone: redo the last chunk.
             chunks -= 1
             remove_path(self.chunk_path(chunks))
             n = self.chunk_range(chunks - 1).stop if chunks else 0
-        while n < self.total and n in present and self._read_frame(n) is not None:
-            n += 1
         for stale in sorted(i for i in present if i >= n):
             remove_path(self.frame_path(stale))
         self.completed = n
