@@ -144,9 +144,14 @@ def build_schedule_parser(parser_class=argparse.ArgumentParser) -> argparse.Argu
     p.add_argument("--audio", help="a file with sound: drives a and beat (and is drawn)")
     p.add_argument("--seed", type=int, default=0, help="the seed (s in expressions)")
     p.add_argument("--plot", metavar="PNG", help="draw the values into this image (needs the 'plot' extra)")
+    from .cli import flag_names as render_flags  # the render commands' flags: the same names here
+
+    flags = render_flags()
     g = p.add_argument_group("schedules (a number or a schedule string each)")
-    for dest in VARYING_FIELDS["zoom"] + VARYING_FIELDS["dream"] + VARYING_FIELDS["video"]:
-        g.add_argument(flag_name(dest), dest=dest, metavar="S", action=_Ordered)
+    for group, what in (("zoom", "zoom loops"), ("dream", "the dream"), ("video", "videos")):
+        for dest in VARYING_FIELDS[group]:
+            if dest in flags:
+                g.add_argument(flags[dest], dest=dest, metavar="S", action=_Ordered, help=what)
     g.add_argument("--layer-weight", metavar="NAME=S", action="append", default=[],
                    help="a layer's weight (repeatable): --layer-weight block10=\"0:(0), 50:(1)\"")
     return p
