@@ -476,3 +476,16 @@ def test_render_flag_errors_at_frames(tmp_path, capsys):
     code, _, err = run(capsys, "zoom", PHOTO, "-o", out, "--layer-weight", "block99=0:(1), 5:(0)", *STILL)
     assert code == 2 and "--layer-weight block99 cannot vary per frame" in err, err
     assert not out.exists()
+
+
+def test_a_video_drives_a_and_beat_with_its_own_sound(tmp_path, dreamer):
+    from conftest import make_video
+    from dreamvid.pipeline.common import frame_settings
+
+    # clicks at 0.3 s and 0.7 s of a 25 fps clip: during frames 7 and 17
+    clip = make_video(tmp_path, frames=25, audio="if(lt(mod(t+0.1\\,0.4)\\,0.02)\\,0.8*sin(2*PI*1000*t)\\,0)")
+    fs = frame_settings(dreamer, VideoSettings(), {"step": Schedule("0.01 * (1 + beat)", "step")},
+                        25, Fraction(25), clip, 25)
+    steps = np.array([fs.value("step", i) for i in range(25)])
+    assert set(np.flatnonzero(np.isclose(steps, 0.02))) == {7, 17}
+    assert steps[:7].max() == pytest.approx(0.01) and 0.01 < steps[8] < 0.02
