@@ -314,3 +314,11 @@ class _Concat:
     def frames(self, order):
         for c in self.ckpts:
             yield from c.frames(range(c.total))
+
+    def frame_path(self, index: int) -> str:
+        """Frame `index` of the whole (a folder output links the segments' PNGs)."""
+        for c in self.ckpts:
+            if index < c.total:
+                return c.frame_path(index)
+            index -= c.total
+        raise IndexError(index)
