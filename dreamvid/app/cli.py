@@ -64,6 +64,26 @@ def _add_render_flags(p: argparse.ArgumentParser) -> None:
                         f"end (default {RunOptions.chunk_frames}; 0 = keep every frame until one encode)")
 
 
+def _add_dist_flags(p: argparse.ArgumentParser, zoom: bool = False) -> None:
+    """--workers, --ray-address (and for videos --segment-frames, --warmup): a render over Ray."""
+    if zoom:  # accepted only to say why a loop cannot be split
+        p.add_argument("--workers", type=int, help=argparse.SUPPRESS)
+        p.add_argument("--ray-address", help=argparse.SUPPRESS)
+        return
+    from ..pipeline.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP
+    d = p.add_argument_group("many GPUs or machines (Ray: pip install 'dreamvid[ray]')")
+    d.add_argument("--workers", type=int, metavar="N",
+                   help="render with N Ray workers, each a segment at a time (default with --ray-address: "
+                        "one per GPU of the cluster, else one per CPU)")
+    d.add_argument("--ray-address", metavar="ADDR",
+                   help="join a running Ray cluster: HOST:PORT, or 'auto' (RAY_ADDRESS); default: a local Ray")
+    d.add_argument("--segment-frames", type=int, metavar="F",
+                   help=f"frames per segment at most (default: the film shared out over the workers, at most "
+                        f"{DEFAULT_SEGMENT_FRAMES}); scene cuts start segments too")
+    d.add_argument("--warmup", type=int, metavar="W",
+                   help=f"frames dreamed before each segment and dropped (default {DEFAULT_WARMUP})")
+
+
 def build_main_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dreamvid", description="DeepDream for images, videos, frame folders and zoom loops. "
                 "'dreamvid zoom --help' for infinite-zoom loops.")
@@ -84,6 +104,7 @@ def build_main_parser() -> argparse.ArgumentParser:
     v.add_argument("--fps", help="frame rate for frame folders (e.g. 25 or 30000/1001)")
     v.add_argument("--no-audio", action="store_true", help="do not carry the input's audio")
     _add_render_flags(p)
+    _add_dist_flags(p)
     return add_schedule_flags(p)
 
 
@@ -108,6 +129,7 @@ def build_zoom_parser() -> argparse.ArgumentParser:
     z.add_argument("--audio", help="a soundtrack (muxed into .mp4/.webm; its loudness and beats drive a and beat)")
     _add_dream_flags(p)
     _add_render_flags(p)
+    _add_dist_flags(p, zoom=True)
     return add_schedule_flags(p, zoom=True)
 
 
@@ -191,6 +213,16 @@ def _print_lists(a: argparse.Namespace) -> bool:
     return False
 
 
+def _dist_options(a: argparse.Namespace) -> Optional[dict]:
+    """render_distributed's keywords when --workers or --ray-address is given, else None."""
+    if a.workers is None and a.ray_address is None:
+        for flag, value in (("--segment-frames", a.segment_frames), ("--warmup", a.warmup)):
+            if value is not None:
+                raise DreamvidError(f"{flag} shapes a render over Ray workers: add --workers N or --ray-address")
+        return None
+    return dict(workers=a.workers, ray_address=a.ray_address, segment_frames=a.segment_frames, warmup=a.warmup)
+
+
 def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
     """Run the CLI; raises DreamvidError for bad input (the caller maps it to exit code 2).
 
@@ -208,6 +240,9 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
         return ui_main(args[1:], parser_class=_Parser, stop=cancel)
     if args and args[0] == "zoom":
         a = build_zoom_parser().parse_args(args[1:])
+        if a.workers is not None or a.ray_address is not None:
+            raise DreamvidError("a zoom loop is inherently sequential (each frame is dreamed from the one "
+                                "before): it cannot be split over Ray workers; leave out --workers/--ray-address")
         vary = take_schedules(a)  # schedule strings -> vary; numbers stay in `a`
         from ..pipeline.zoom import zoom_loop
         progress = TerminalProgress("zooming", quiet=a.quiet)
@@ -226,6 +261,9 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
     settings = dream_settings(a)
     from ..pipeline.image import IMAGE_EXTENSIONS
     image = a.output.lower().endswith(IMAGE_EXTENSIONS)
+    dist = _dist_options(a)
+    if dist and image:
+        raise DreamvidError("an image is one frame: --workers/--ray-address split videos; leave them out")
     progress = TerminalProgress(None if image else "dreaming", quiet=a.quiet)
     try:
         if image:
@@ -234,6 +272,11 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
             from ..pipeline.image import dream_image
             dream_image(a.input, a.output, settings, max_side=a.max_side, device=a.device,
                         weights=a.weights, on_event=progress, cancel=cancel)
+            return 0
+        if dist:
+            from ..dist import render_distributed
+            render_distributed(a.input, a.output, settings, _video_settings(a), run_options(a),
+                               vary=vary or None, on_event=progress, cancel=cancel, **dist)
             return 0
         from ..pipeline.video import dream_video
         dream_video(a.input, a.output, settings, _video_settings(a), run_options(a),

@@ -1,0 +1,656 @@
+"""One film rendered by many Ray workers: segments in parallel, one bar, one encode on the driver.
+
+The only module of dreamvid that imports Ray, and only when a distributed render starts (the
+``ray`` extra: ``pip install 'dreamvid[ray]'``).
+
+How it goes (:func:`render_distributed`):
+
+1. The driver locks the run's checkpoint folder (``out.mp4.dreamvid/``, as a one-process render
+   would), so a second driver on the same output is refused, and joins Ray: a local cluster started
+   for the run (``ray.init`` with no address), a running one (``ray_address``; ``"auto"`` =
+   ``RAY_ADDRESS``), or the session the caller already started.
+2. Workers are Ray actors (``num_gpus`` = 1 per worker on GPU clusters, else ``num_cpus`` = torch
+   threads): each loads the model once and renders segment after segment.
+3. The plan (pipeline/segments.py): scene cuts, found by the workers in parallel (same flows and
+   mask as the render), then runs of ``segment_frames``, each started ``warmup`` frames early. It is
+   saved in ``plan.json`` in the run's folder, so a rerun uses the same plan without looking again.
+4. Each segment renders with :func:`~dreamvid.pipeline.video.render_segment` into its own
+   checkpoint ``segments/seg_000120-000240.dreamvid`` inside the run's folder; frames depend on
+   (settings, plan, absolute frame index) only, never on the worker or the order.
+5. Workers send their events (finished frames, messages) to a small hub actor that the driver
+   polls; the driver's ``on_event`` sees one render: start (all frames of the film), frame (film
+   index), encode, done. The hub also carries the driver's cancel to the workers, who stop within
+   one ascent step with a consistent checkpoint.
+6. A worker that dies (its process killed, its node lost) fails its task; the driver starts a new
+   worker and gives the segment to the next free one, which resumes it from its checkpoint.
+7. When every segment is finished, the driver encodes the output once with
+   :func:`~dreamvid.pipeline.video.join_segments` (audio and exact fps as a one-process render),
+   then removes the run's folder (unless ``keep_frames``).
+
+On a cluster the input and the checkpoint folder must be paths every node sees (a shared
+filesystem: ``--checkpoint-dir``); a worker that cannot see them says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import time
+from collections import deque
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..config.presets import settings_from_preset
+from ..config.settings import DreamSettings, RunOptions, VideoSettings
+from ..config.vary import Varying
+from ..core.atomic import atomic_write, make_dirs, remove_empty_dirs, remove_path
+from ..errors import Cancelled, DreamvidError, SettingError
+from ..io.sinks import output_kind
+from ..pipeline.events import CancelToken, EventHandler, Reporter
+from ..pipeline.segments import (DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment, auto_segment_frames,
+                                 carries, check_plan_settings, plan_segments)
+from ..pipeline.video import _open as open_film
+from ..pipeline.video import join_segments, source_identity
+from ..store.checkpoint import Checkpoint, checkpoint_folder, describe_differences
+
+try:  # POSIX; elsewhere the lock is advisory only
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+PLAN = "plan.json"
+SEGMENTS = "segments"
+LOCK = "lock"
+#: A segment whose worker died this many times stops the render (its error is reported).
+MAX_ATTEMPTS = 3
+#: How often the driver polls the workers' events, and a worker the driver's cancel (seconds).
+POLL_S = 0.1
+CANCEL_POLL_S = 0.25
+
+RAY_EXTRA = "distributed rendering needs Ray: pip install 'dreamvid[ray]'"
+
+
+def import_ray():
+    """The ray module, or DreamvidError naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise DreamvidError(RAY_EXTRA) from None
+    return ray
+
+
+# ------------------------------------------------------------------------------------ the run folder
+
+class RunFolder:
+    """The run's checkpoint folder, locked for the driver's lifetime (flock; the OS releases it when
+    the driver dies, even by kill -9). It holds ``lock``, ``plan.json`` and ``segments/``."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.segments = os.path.join(folder, SEGMENTS)
+        self._lock_file = None
+        self._made: List[str] = []
+
+    def __enter__(self) -> "RunFolder":
+        if os.path.exists(self.folder) and not os.path.isdir(self.folder):
+            raise DreamvidError(f"checkpoint path {self.folder} is a file: move it away or use --checkpoint-dir")
+        try:
+            self._made = make_dirs(self.folder)
+        except OSError as e:
+            raise DreamvidError(f"cannot create the checkpoint folder {self.folder} ({e.strerror}): "
+                                "use --checkpoint-dir DIR to keep it elsewhere") from None
+        f = os.fdopen(os.open(os.path.join(self.folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644), "r+")
+        if fcntl is not None:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                other = f.read().strip() or "unknown"
+                f.close()
+                raise DreamvidError(f"another dreamvid process (pid {other}) is rendering this output "
+                                    f"(checkpoint {self.folder} is locked): wait for it or stop it") from None
+        pid = str(os.getpid())
+        os.pwrite(f.fileno(), pid.encode(), 0)
+        os.ftruncate(f.fileno(), len(pid))
+        self._lock_file = f
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self._made and not self.has_frames():
+            self.remove()  # a run that saved nothing leaves nothing
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def segment_folder(self, seg: Segment) -> str:
+        return os.path.join(self.segments, seg.name + ".dreamvid")
+
+    def has_frames(self) -> bool:
+        """Any frame saved, by a segment or by a one-process render."""
+        if not os.path.isdir(self.folder):
+            return False
+        if any(n.startswith("frame_") or n.startswith("chunk_") for n in os.listdir(self.folder)):
+            return True
+        return any(_segment_done(os.path.join(self.segments, s)) > 0 for s in self._segment_names())
+
+    def _segment_names(self) -> List[str]:
+        return sorted(os.listdir(self.segments)) if os.path.isdir(self.segments) else []
+
+    def check_not_sequential(self) -> None:
+        names = os.listdir(self.folder)
+        if "manifest.json" in names and any(n.startswith(("frame_", "chunk_")) for n in names):
+            raise DreamvidError(f"the checkpoint {self.folder} holds the frames of a one-process render: run the "
+                                "same command without --workers/--ray-address to resume it, or add --fresh "
+                                "to start over")
+
+    def clear(self) -> None:
+        """Discard everything but the lock (``fresh``)."""
+        for name in os.listdir(self.folder):
+            if name != LOCK:
+                remove_path(os.path.join(self.folder, name))
+
+    def read_plan(self) -> Optional[dict]:
+        try:
+            with open(os.path.join(self.folder, PLAN)) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_plan(self, data: dict) -> None:
+        atomic_write(os.path.join(self.folder, PLAN), json.dumps(data, indent=1).encode())
+
+    def remove(self) -> None:
+        """Delete the folder (segments first, the lock last), and the parents this run made."""
+        remove_path(self.segments)
+        for name in os.listdir(self.folder):
+            if name != LOCK:
+                remove_path(os.path.join(self.folder, name))
+        remove_path(os.path.join(self.folder, LOCK))
+        try:
+            os.rmdir(self.folder)
+        except OSError:
+            return
+        remove_empty_dirs(self._made)
+
+
+def _segment_done(folder: str) -> int:
+    """Frames a segment's manifest says are saved (0 if none or unreadable); the worker checks them."""
+    try:
+        with open(os.path.join(folder, "manifest.json")) as f:
+            return int((json.load(f).get("progress") or {}).get("done") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
+def _segment_finished(folder: str, seg: Segment) -> bool:
+    """True if the segment's checkpoint holds all its frames, intact (checked, then unlocked)."""
+    if _segment_done(folder) < seg.frames:
+        return False
+    try:
+        Checkpoint.open_finished(folder).close()
+    except DreamvidError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------ Ray session
+
+def _check_reachable(address: str) -> None:
+    """DreamvidError now, rather than Ray retrying for minutes, if host:port does not answer."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise SettingError("ray_address", address, f"'{address}' is not an address: give HOST:PORT "
+                           "(e.g. 10.0.0.5:6379) or 'auto'", whole=True)
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise DreamvidError(f"cannot reach the Ray cluster at {address} ({e.strerror or e}): start it with "
+                            "'ray start --head' there, or check the address") from None
+
+
+def connect(ray, address: Optional[str], num_cpus: Optional[int] = None) -> bool:
+    """Join or start Ray; returns True if this call started the session (then shut it down after).
+
+    address None: a local cluster for the run (`num_cpus` CPUs); "auto": RAY_ADDRESS or the
+    cluster running on this machine; else HOST:PORT (or ray://HOST:PORT). A session the caller
+    already started (``ray.is_initialized()``) is used as it is.
+    """
+    if ray.is_initialized():
+        return False
+    quiet = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
+    if address is None:
+        ray.init(address="local", num_cpus=num_cpus, **quiet)
+        return True
+    target = address
+    if address == "auto" and os.environ.get("RAY_ADDRESS"):
+        target = os.environ["RAY_ADDRESS"]
+    if target != "auto":
+        _check_reachable(target)
+    try:
+        if target.startswith("ray://"):
+            ray.init(address=target, log_to_driver=False, logging_level=logging.ERROR)
+        else:
+            ray.init(address=target, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+    except ConnectionError as e:
+        where = "RAY_ADDRESS is not set and no Ray cluster runs on this machine" if target == "auto" else str(e)
+        raise DreamvidError(f"cannot reach a Ray cluster ({where.splitlines()[0]}): start one with "
+                            "'ray start --head', or give --ray-address HOST:PORT") from None
+    return True
+
+
+# ------------------------------------------------------------------------------------ actors
+
+class Hub:
+    """Where workers drop their events and read the driver's cancel (a Ray actor, no CPU)."""
+
+    def __init__(self):
+        self.events, self.stop = [], False
+
+    def frame(self, index, frame):
+        self.events.append(("frame", index, frame))
+
+    def message(self, text):
+        self.events.append(("message", text, None))
+
+    def drain(self):
+        out, self.events = self.events, []
+        return out
+
+    def cancel(self):
+        self.stop = True
+
+    def cancelled(self):
+        return self.stop
+
+
+class Worker:
+    """A Ray actor: loads the model once (on its first call), then renders segment after segment."""
+
+    def __init__(self, settings, run, vary, threads, hub):
+        self.settings, self.run, self.vary, self.threads, self.hub = settings, run, vary, threads, hub
+        self.dreamer, self.load_s = None, 0.0
+        if threads:  # on a CPU the torch thread count is part of the plan (it changes the pixels)
+            import cv2
+            import torch
+            torch.set_num_threads(threads)
+            cv2.setNumThreads(threads)
+
+    def ready(self) -> dict:
+        import ray
+        from ..pipeline.common import build_dreamer
+        if self.dreamer is None:
+            t = time.perf_counter()
+            self.dreamer = build_dreamer(self.settings, self.run, None)
+            self.load_s = time.perf_counter() - t
+        return {"pid": os.getpid(), "load_s": self.load_s, "gpus": [str(g) for g in ray.get_gpu_ids()]}
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def cuts(self, input, video, lo, hi) -> List[int]:
+        from ..io.sources import open_source
+        from ..pipeline.segments import scene_cuts
+        _visible(input, "input")
+        return scene_cuts(open_source(input, video.fps).frames(lo, hi), video, lo)
+
+    def render(self, input, folder, start, end, warmup, video) -> dict:
+        from ..pipeline.video import render_segment
+        _visible(os.path.dirname(folder), "checkpoint folder")
+        self.ready()
+        hub = self.hub
+
+        def on_event(e):
+            if e.kind == "frame":
+                hub.frame.remote(start + e.index, e.frame)
+            elif e.kind == "message":
+                hub.message.remote(f"frames {start}-{end - 1}: {e.text}")
+
+        t = time.perf_counter()
+        render_segment(input, folder, start, end, warmup, settings=self.settings, video=video,
+                       run=self.run, dreamer=self.dreamer, vary=self.vary, on_event=on_event,
+                       cancel=_HubCancel(hub))
+        return {"seconds": time.perf_counter() - t, "pid": os.getpid()}
+
+
+_REMOTE: Dict[str, object] = {}
+
+
+def _remote_classes(ray):
+    """The Hub and Worker classes as Ray actor classes (made once, when Ray is first used)."""
+    if not _REMOTE:
+        _REMOTE["hub"], _REMOTE["worker"] = ray.remote(Hub), ray.remote(Worker)
+    return _REMOTE["hub"], _REMOTE["worker"]
+
+
+class _HubCancel:
+    """A worker's cancel token: the hub's flag, asked at most every CANCEL_POLL_S seconds."""
+
+    def __init__(self, hub):
+        self.hub, self.at, self.flag = hub, 0.0, False
+
+    def is_set(self) -> bool:
+        if not self.flag and time.monotonic() - self.at > CANCEL_POLL_S:
+            import ray
+            self.flag, self.at = bool(ray.get(self.hub.cancelled.remote())), time.monotonic()
+        return self.flag
+
+
+def _visible(path: str, what: str) -> None:
+    if not os.path.exists(path):
+        import ray
+        raise DreamvidError(f"a Ray worker (node {ray.get_runtime_context().get_node_id()[:12]}) cannot see the "
+                            f"{what} {path}: on a cluster, keep the input and the checkpoint (--checkpoint-dir) "
+                            "on a filesystem every node mounts")
+
+
+# ------------------------------------------------------------------------------------ resources
+
+def worker_shape(resources: Mapping[str, float], workers: Optional[int], threads: Optional[int],
+                 device: str, local_cpus: Optional[int] = None) -> Tuple[int, dict, int, bool]:
+    """(workers, actor options, torch threads per worker, on GPUs?) for a cluster's resources.
+
+    GPUs (unless the device is cpu): one worker per GPU by default, each with a GPU (a share of
+    one when more workers than GPUs are asked). CPUs only: one single-threaded worker per CPU by
+    default, else `threads` each (default: the CPUs shared out). SettingError when the cluster
+    cannot hold the workers asked for.
+    """
+    cpus = int(resources.get("CPU", 0)) if local_cpus is None else local_cpus
+    gpus = resources.get("GPU", 0) if device != "cpu" else 0
+    if device.startswith(("cuda", "mps")) and gpus == 0 and device != "mps":
+        raise DreamvidError(f"--device {device}: the Ray cluster has no GPU")
+    if gpus >= 1:
+        n = workers or int(gpus)
+        return n, {"num_gpus": min(1.0, gpus / n), "num_cpus": 1 if cpus >= n else 0}, 0, True
+    if cpus < 1:
+        raise DreamvidError("the Ray cluster offers no CPU and no GPU to run workers on")
+    n = workers or max(1, cpus // (threads or 1))
+    t = threads or max(1, cpus // n)
+    if n * t > cpus:
+        raise SettingError("workers", n, f"({n}) x {t} thread(s) asks for more than the {cpus} CPUs the Ray "
+                           "cluster offers: ask for fewer workers", whole=False)
+    return n, {"num_cpus": t}, t, False
+
+
+# ------------------------------------------------------------------------------------ the driver
+
+def render_distributed(input: str, output: str, settings: Optional[DreamSettings] = None,
+                       video: Optional[VideoSettings] = None, run: Optional[RunOptions] = None, *,
+                       workers: Optional[int] = None, ray_address: Optional[str] = None,
+                       segment_frames: Optional[int] = None, warmup: Optional[int] = None,
+                       threads: Optional[int] = None, vary: Optional[Mapping[str, Varying]] = None,
+                       on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None) -> str:
+    """Dream the video `input` into `output` with `workers` Ray workers (see the module doc).
+
+    Arguments as :func:`~dreamvid.pipeline.video.dream_video`, plus: workers (default: one per GPU
+    of the cluster, else one per CPU); ray_address (None: a local Ray started for the run;
+    "auto": RAY_ADDRESS; HOST:PORT); segment_frames (frames per segment at most; default: the film
+    shared out so every worker gets one, at most DEFAULT_SEGMENT_FRAMES); warmup (frames dreamed
+    before a segment, not kept; default DEFAULT_WARMUP); threads (torch threads per CPU worker:
+    on a CPU they change the last bits of the pixels, so they are part of the plan).
+    A Ray session already started by the caller is used as it is (and left running).
+    Returns `output`. Bad input raises DreamvidError; a stop raises Cancelled (rerun resumes).
+    """
+    video = (video or VideoSettings()).validate()
+    run = (run or RunOptions()).validate()
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise SettingError("workers", workers, "must be at least 1")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise SettingError("threads", threads, "must be at least 1")
+    w = DEFAULT_WARMUP if warmup is None else warmup
+    check_plan_settings(DEFAULT_SEGMENT_FRAMES if segment_frames is None else segment_frames, w)
+    output_kind(output)
+    ray = import_ray()
+    settings = (settings or settings_from_preset()).validate()
+    source, start, end = open_film(input, video)
+    reporter = Reporter(on_event, cancel)
+    input = os.path.abspath(input) if os.path.exists(input) else input
+    with RunFolder(checkpoint_folder(output, run.checkpoint_dir)) as rf:
+        if run.fresh:
+            rf.clear()
+        rf.check_not_sequential()
+        local_cpus = None
+        if ray_address is None and not ray.is_initialized():
+            local_cpus = max(os.cpu_count() or 1, (workers or 1) * (threads or 1))
+        own = connect(ray, ray_address, local_cpus)
+        try:
+            driver = _Driver(ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
+                             workers, threads, segment_frames, w, local_cpus)
+            driver.cancel = cancel
+            return driver.run()
+        finally:
+            if own:
+                ray.shutdown()
+
+
+class _Driver:
+    def __init__(self, ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
+                 workers, threads, segment_frames, warmup, local_cpus):
+        self.ray, self.rf, self.input, self.output = ray, rf, input, output
+        self.settings, self.video, self.run_options, self.vary = settings, video, run, vary
+        self.reporter, self.source, self.start, self.end = reporter, source, start, end
+        self.total = end - start
+        self.segment_frames, self.warmup = segment_frames, warmup
+        self.n, self.actor_options, self.threads, self.gpu = worker_shape(
+            ray.cluster_resources(), workers, threads, run.device, local_cpus)
+        self.hub = None
+        self.actors: List[object] = []
+        self.reported: set = set()
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _new_worker(self):
+        _, Worker = _remote_classes(self.ray)
+        actor = Worker.options(max_restarts=0, max_task_retries=0, **self.actor_options).remote(
+            self.settings, self.run_options, self.vary, None if self.gpu else self.threads, self.hub)
+        self.actors.append(actor)
+        return actor
+
+    def _kill_all(self) -> None:
+        for a in self.actors + ([self.hub] if self.hub is not None else []):
+            try:
+                self.ray.kill(a)
+            except Exception:  # already gone
+                pass
+        self.actors, self.hub = [], None
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        for kind, a, b in self.ray.get(self.hub.drain.remote()):
+            if kind == "frame":
+                self._frame(a, b)
+            else:
+                self.reporter.message(a)
+
+    def _frame(self, index: int, frame) -> None:
+        if index in self.reported:
+            return
+        self.reported.add(index)
+        self.reporter.emit("frame", index=index - self.start, total=self.total, frame=frame)
+
+    def _reconcile(self, seg: Segment) -> None:
+        """Frame events a dead worker never sent (saved just before it died): read from disk."""
+        missing = [i for i in range(seg.start, seg.end) if i not in self.reported]
+        if not missing:
+            return
+        ck = Checkpoint.open_finished(self.rf.segment_folder(seg))
+        try:
+            for i in missing:
+                self._frame(i, ck.load(i - seg.start))
+        finally:
+            ck.close()
+
+    # -- plan ------------------------------------------------------------------------------
+
+    def _plan_key(self) -> dict:
+        key = {"input": source_identity(self.source, self.input), "video": self.video.to_dict(),
+               "settings": self.settings.to_dict(), "weights": self.run_options.weights,
+               "warmup": self.warmup, "threads": None if self.gpu else self.threads,
+               "vary": sorted(self.vary or {})}
+        return json.loads(json.dumps(key))
+
+    def _plan(self, idle: Sequence[object]) -> List[Segment]:
+        key = self._plan_key()
+        old = self.rf.read_plan()
+        if old is not None:
+            same = old.get("key") == key and (self.segment_frames is None
+                                              or old.get("segment_frames") == self.segment_frames)
+            if same:
+                return [Segment(**s) for s in old["segments"]]
+            if self.rf.has_frames():
+                diff = describe_differences(old.get("key") or {}, key)
+                if self.segment_frames is not None and old.get("segment_frames") != self.segment_frames:
+                    diff = "; ".join(filter(None, [f"segment_frames was {old.get('segment_frames')}, "
+                                                   f"now {self.segment_frames}", diff]))
+                raise DreamvidError(f"the checkpoint {self.rf.folder} is from a different distributed run "
+                                    f"({diff}): run the same command as before to resume it, or add --fresh "
+                                    "to start over")
+            self.rf.clear()
+        cuts: List[int] = []
+        if carries(self.video):
+            # The workers look for scene cuts in parallel, one stretch each (overlapping by a frame).
+            edges = [self.start + round(i * self.total / len(idle)) for i in range(len(idle) + 1)]
+            refs = [a.cuts.remote(self.input, self.video, lo, min(hi + 1, self.end))
+                    for a, lo, hi in zip(idle, edges, edges[1:]) if hi > lo]
+            for found in self._get_all(refs):
+                cuts.extend(found)
+        f = self.segment_frames or auto_segment_frames(self.total, self.n, self.warmup)
+        plan = plan_segments(self.start, self.end, cuts, f, self.warmup, carries(self.video))
+        self.rf.write_plan({"key": key, "segment_frames": f, "cuts": sorted(cuts),
+                            "segments": [s.to_dict() for s in plan]})
+        return plan
+
+    def _get_all(self, refs):
+        """ray.get of several refs, polling events and the cancel token meanwhile."""
+        pending = list(refs)
+        while True:
+            ready, pending_now = self.ray.wait(pending, num_returns=len(pending), timeout=POLL_S)
+            if not pending_now:
+                return [self._result(r) for r in refs]
+            self._check_cancel()
+            pending = pending_now + ready
+
+    def _result(self, ref):
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as e:
+            cause = getattr(e, "cause", None)
+            raise (cause if isinstance(cause, BaseException) else e) from None
+
+    def _check_cancel(self) -> None:
+        if self.reporter.cancelled:
+            raise Cancelled("stopped")
+
+    # -- the render ------------------------------------------------------------------------
+
+    def run(self) -> str:
+        HubClass, _ = _remote_classes(self.ray)
+        self.hub = HubClass.options(num_cpus=0).remote()
+        try:
+            for _ in range(self.n):
+                self._new_worker()
+            plan = self._plan(self.actors)
+            self._render(plan)
+        except Cancelled:
+            done = sum(min(_segment_done(os.path.join(self.rf.segments, s)), 10**9)
+                       for s in self.rf._segment_names())
+            raise Cancelled(f"stopped; the {done} finished frames are kept in {self.rf.segments}: run the "
+                            "same command again to resume") from None
+        finally:
+            self._kill_all()
+        folders = [self.rf.segment_folder(s) for s in plan]
+
+        def forward(e):  # the join's own start/done are the driver's
+            if e.kind not in ("start", "done"):
+                self.reporter.emit(e.kind, **{k: v for k, v in e.__dict__.items() if k != "kind"})
+
+        join_segments(self.input, self.output, folders, video=self.video, run=self.run_options,
+                      on_event=forward, cancel=self.cancel)
+        if not self.run_options.keep_frames:
+            self.rf.remove()
+        self.reporter.emit("done", output=self.output)
+        return self.output
+
+    def _render(self, plan: List[Segment]) -> None:
+        ray = self.ray
+        done_frames, todo = 0, []
+        for seg in plan:
+            folder = self.rf.segment_folder(seg)
+            if _segment_finished(folder, seg):
+                done_frames += seg.frames
+                self.reported.update(range(seg.start, seg.end))
+            else:
+                done = min(_segment_done(folder), seg.frames)
+                done_frames += done
+                self.reported.update(range(seg.start, seg.start + done))
+                todo.append(seg)
+        if done_frames:
+            self.reporter.message(f"resuming: {done_frames} of {self.total} frames are done "
+                                  f"({len(plan) - len(todo)} of {len(plan)} segments finished)")
+        what = f"{self.threads} CPU thread{'s' if self.threads > 1 else ''}" if not self.gpu else "1 GPU"
+        self.reporter.message(f"rendering {self.total} frames in {len(plan)} segments on {self.n} Ray "
+                              f"worker{'s' if self.n > 1 else ''} ({what} each)")
+        self.reporter.emit("start", total=self.total, resumed_at=done_frames, output=self.output)
+        # Longest work first: the last segments to finish are then the short ones.
+        pending = deque(sorted(todo, key=lambda s: (-(s.frames + s.warmup), s.start)))
+        os.makedirs(self.rf.segments, exist_ok=True)
+        attempts: Dict[int, int] = {}
+        idle = deque(self.actors)
+        running: Dict[object, Tuple[object, Segment]] = {}
+        dead = ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError
+        while pending or running:
+            self._check_cancel_workers(running)
+            while pending and idle:
+                seg, actor = pending.popleft(), idle.popleft()
+                ref = actor.render.remote(self.input, self.rf.segment_folder(seg), seg.start, seg.end, seg.warmup,
+                                          self.video)
+                running[ref] = (actor, seg)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+            self._pump()
+            for ref in ready:
+                actor, seg = running.pop(ref)
+                try:
+                    ray.get(ref)
+                except dead as e:
+                    attempts[seg.start] = attempts.get(seg.start, 0) + 1
+                    if attempts[seg.start] >= MAX_ATTEMPTS:
+                        raise DreamvidError(f"frames {seg.start}-{seg.end - 1}: {MAX_ATTEMPTS} workers died "
+                                            f"rendering them ({str(e).splitlines()[0][:200]}); the finished "
+                                            "frames are kept: run the same command again to resume") from None
+                    self.reporter.message(f"a worker died while rendering frames {seg.start}-{seg.end - 1}; "
+                                          "another one resumes them from their checkpoint")
+                    self._forget(actor)
+                    pending.appendleft(seg)
+                    idle.append(self._new_worker())
+                    continue
+                except ray.exceptions.RayTaskError as e:
+                    cause = getattr(e, "cause", None)
+                    raise (cause if isinstance(cause, BaseException) else e) from None
+                self._pump()
+                self._reconcile(seg)
+                idle.append(actor)
+
+    def _forget(self, actor) -> None:
+        try:
+            self.ray.kill(actor)
+        except Exception:
+            pass
+        self.actors = [a for a in self.actors if a is not actor]
+
+    def _check_cancel_workers(self, running) -> None:
+        if not self.reporter.cancelled:
+            return
+        self.hub.cancel.remote()
+        deadline = time.monotonic() + 120
+        refs = list(running)
+        while refs and time.monotonic() < deadline:  # each worker stops within one ascent step
+            _, refs = self.ray.wait(refs, num_returns=len(refs), timeout=POLL_S)
+            self._pump()
+        raise Cancelled("stopped")

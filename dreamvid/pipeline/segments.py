@@ -1,0 +1,160 @@
+"""Segment plans: one film cut into pieces that separate processes can render at the same time.
+
+A film is cut at its scene cuts first (frames the render dreams afresh because nothing of the
+previous frame can be carried: see :func:`scene_cuts`), so those seams are exact. Each scene is
+then cut into runs of at most ``segment_frames`` frames of near-equal length. A run that does
+not start a scene starts ``warmup`` frames early (dreamed, not kept) so that its first kept frame
+carries a dream like the sequential render's; the warm-up never reaches back past its scene's
+first frame, and when it reaches that frame the seam is exact too (both renders dream that frame
+afresh). :func:`plan_segments` is a pure function of (first frame, end, cuts, F, W).
+
+Render a segment with :func:`~dreamvid.pipeline.video.render_segment` (``seg.start``, ``seg.end``,
+``seg.warmup``) and join them with :func:`~dreamvid.pipeline.video.join_segments`. The seam
+quality is measured by :func:`step_errors` (E_warp of each consecutive pair, flow on the input).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from ..config.settings import VideoSettings
+from ..core.convert import to_unit
+from ..core.imageops import resize_to_max_side
+from ..errors import SettingError
+from ..temporal.carry import estimate_flows
+from ..temporal.flow import FlowEstimator, occlusion_mask
+from ..temporal.metrics import temporal_stats
+
+#: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"):
+#: the warm-up makes the seam step look like any other step (E_warp <= 1.5x the median step's);
+#: the segment length keeps a segment's fixed cost (its cold first frame and warm-up) near 10 %.
+DEFAULT_WARMUP = 12
+DEFAULT_SEGMENT_FRAMES = 240
+MIN_SEGMENT_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames [start, end) of a film, dreamed from frame start − warmup on."""
+
+    start: int
+    end: int
+    warmup: int = 0
+    exact: bool = True  #: its first kept frame equals the sequential render's (scene start or warm-up reaches one)
+
+    @property
+    def first(self) -> int:
+        """The first frame dreamed (the warm-up's first)."""
+        return self.start - self.warmup
+
+    @property
+    def frames(self) -> int:
+        """Frames kept."""
+        return self.end - self.start
+
+    @property
+    def name(self) -> str:
+        """``seg_000120-000240``: the segment's checkpoint folder is ``<name>.dreamvid``."""
+        return f"seg_{self.start:06d}-{self.end:06d}"
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "warmup": self.warmup, "exact": self.exact}
+
+
+def check_plan_settings(segment_frames: int, warmup: int) -> None:
+    """SettingError unless segment_frames >= 2 and warmup >= 0."""
+    if not isinstance(segment_frames, int) or segment_frames < MIN_SEGMENT_FRAMES:
+        raise SettingError("segment_frames", segment_frames,
+                           f"must be at least {MIN_SEGMENT_FRAMES} (frames per segment)")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise SettingError("warmup", warmup, "must be >= 0 (frames dreamed before a segment, not kept)")
+
+
+def plan_segments(start: int, end: int, cuts: Iterable[int], segment_frames: int = DEFAULT_SEGMENT_FRAMES,
+                  warmup: int = DEFAULT_WARMUP, carries: bool = True) -> List[Segment]:
+    """Segments covering frames [start, end) in film order.
+
+    cuts: frames dreamed afresh (scene cuts; those outside (start, end) are ignored).
+    carries: False when nothing carries from frame to frame (``flow="none"``): every seam is
+    exact, no warm-up. Scenes are split into ceil(len / segment_frames) runs of near-equal length.
+    """
+    check_plan_settings(segment_frames, warmup)
+    if end <= start:
+        raise SettingError("end", end, f"({end}) must be greater than {{start}} ({start})", refs=("start",))
+    bounds = [start] + sorted({c for c in cuts if start < c < end}) + [end]
+    plan: List[Segment] = []
+    for a, b in zip(bounds, bounds[1:]):
+        n = math.ceil((b - a) / segment_frames)
+        edges = [a + round(i * (b - a) / n) for i in range(n + 1)]
+        for s, e in zip(edges, edges[1:]):
+            w = min(warmup, s - a) if carries else 0
+            plan.append(Segment(s, e, w, exact=not carries or s - w == a))
+    return plan
+
+
+def auto_segment_frames(frames: int, workers: int, warmup: int = DEFAULT_WARMUP,
+                        cap: int = DEFAULT_SEGMENT_FRAMES) -> int:
+    """A segment length for `workers` workers on a film of `frames` frames: at most `cap`, and
+    short enough that every worker gets a segment (ceil(frames / workers)), but not shorter
+    than 2·warm-up (below that a segment would spend more on warming up than on its frames)."""
+    per_worker = math.ceil(frames / max(1, workers))
+    return max(MIN_SEGMENT_FRAMES, min(cap, max(per_worker, 2 * warmup)))
+
+
+# --------------------------------------------------------------------------------- scene cuts
+
+def _warps(video: VideoSettings) -> bool:
+    return video.flow in ("dis", "farneback") and video.blend > 0
+
+
+def scene_cuts(frames: Iterable[np.ndarray], video: VideoSettings, first: int = 0) -> List[int]:
+    """Indices of the frames a video render dreams afresh: those whose reliable-flow share (the
+    occlusion mask's mean) is below ``video.cut_below``. `frames` are raw RGB uint8 frames
+    ``first, first + 1, …`` of the film (frame `first` itself is never reported: it has no
+    predecessor here). Computed exactly as the render does (same size, flows and mask)."""
+    if not _warps(video) or video.cut_below <= 0:
+        return []
+    est = FlowEstimator(video.flow)
+    cuts, prev = [], None
+    for i, rgb in enumerate(frames, start=first):
+        raw = to_unit(resize_to_max_side(rgb, video.max_side) if video.max_side else rgb)
+        if prev is not None:
+            fb, ff = estimate_flows(est, raw, prev)
+            if float(occlusion_mask(ff, fb).mean()) < video.cut_below:
+                cuts.append(i)
+        prev = raw
+    return cuts
+
+
+def carries(video: VideoSettings) -> bool:
+    """Whether a dream carries from frame to frame under `video` (else every seam is exact)."""
+    return video.flow != "none"
+
+
+# --------------------------------------------------------------------------------- seam quality
+
+def step_errors(input_frames: Sequence[np.ndarray], output_frames: Sequence[np.ndarray],
+                est: Optional[FlowEstimator] = None) -> List[float]:
+    """E_warp of each consecutive pair (t, t+1) of `output_frames` (flow on `input_frames`, as in
+    :func:`~dreamvid.temporal.metrics.temporal_stats`); NaN for a pair with no reliable pixel."""
+    est = est or FlowEstimator("dis", "medium")
+    out = []
+    for t in range(len(output_frames) - 1):
+        s = temporal_stats(input_frames[t:t + 2], output_frames[t:t + 2], est)
+        out.append(s.e_warp_output if s.pairs else float("nan"))
+    return out
+
+
+def seam_ratio(errors: Sequence[float], seams: Iterable[int]) -> List[float]:
+    """For each seam frame s (first kept frame of a segment), E_warp of the pair (s − 1, s) over
+    the median step's (pairs not at a seam, NaNs skipped). `errors[t]` is the pair (t, t + 1),
+    frames counted from the first frame of `errors`."""
+    seams = list(seams)
+    at = {s - 1 for s in seams}
+    rest = [e for t, e in enumerate(errors) if t not in at and not math.isnan(e)]
+    median = float(np.median(rest)) if rest else float("nan")
+    return [errors[s - 1] / median for s in seams]
