@@ -202,3 +202,107 @@ def test_step_transforms_follow_the_settings():
     assert not torch.equal(blur.after(x, StepState(1, make_generator(1))), x.clamp(0, 1))
     lap = step_transforms(DreamSettings(lap_norm=3))
     assert torch.equal(lap.gradient(x, s), lap_normalize(x, 3))
+
+
+# --------------------------------------------------------------------------- per-frame settings
+
+@pytest.fixture(scope="module")
+def small_dreamer():
+    settings = settings_from_preset(None, iterations=2, octaves=2, seed=4).replace(
+        layers=(("block6", 1.0), ("block9", 1.0)))
+    return Dreamer(settings, "cpu")
+
+
+def test_per_frame_settings_change_the_dream_not_the_model(small_dreamer, photo):
+    d = small_dreamer
+    model, base = d.model, d.settings
+    ref = d(photo, index=2)
+    # Equal settings (another object) give bit-identical output, through every entry point.
+    same = base.replace()
+    assert same is not base
+    assert np.array_equal(d(photo, index=2, settings=same), ref)
+    assert torch.equal(d.dream_tensor(to_tensor(photo, d.device), 2, settings=same),
+                       d.dream_tensor(to_tensor(photo, d.device), 2))
+    assert d.steps(96, 128, settings=same) == d.steps(96, 128)
+    # A varying step or layer weight changes the result; the model is never rebuilt.
+    stepped = d(photo, index=2, settings=base.replace(step=base.step * 2))
+    weighted = d(photo, index=2, settings=base.replace(layers=(("block6", 0.0), ("block9", 3.0))))
+    for out in (stepped, weighted):
+        assert np.abs(out - ref).mean() > 1e-3
+    assert d.model is model and np.array_equal(d(photo, index=2), ref)
+    # The weighted objective is cached by its layers; the base one stays the base.
+    assert base.replace(layers=(("block6", 0.0), ("block9", 3.0))).layers in d._objectives
+    # Iterations/octaves from per-frame settings set the step count; the keywords still override.
+    n_oct = d.steps(96, 128) // base.iterations
+    assert d.steps(96, 128, settings=base.replace(iterations=5)) == n_oct * 5
+    assert d.steps(96, 128, 1, 3, settings=base.replace(iterations=5)) == 3
+    n = []
+    d(photo, index=2, iterations=1, settings=base.replace(iterations=5), on_step=lambda: n.append(1))
+    assert len(n) == n_oct
+
+
+@pytest.mark.parametrize("field,value", [
+    ("model", "googlenet"), ("channel", "block9:3"), ("class_index", 3), ("guide", "g.png"),
+    ("tile_size", 512), ("seed", 99), ("layers", (("block6", 1.0), ("block10", 1.0))),
+])
+def test_per_frame_settings_cannot_change_structure(small_dreamer, photo, field, value):
+    from dreamvid.errors import SettingError
+    with pytest.raises(SettingError, match="cannot change per frame") as e:
+        small_dreamer(photo, settings=small_dreamer.settings.replace(**{field: value}))
+    assert e.value.field == field
+
+
+def test_guide_image_is_passed_not_read(photo):
+    from dreamvid.errors import SettingError
+    settings = settings_from_preset(None, iterations=1, octaves=1).replace(guide="guide.png")
+    with pytest.raises(SettingError) as e:
+        Dreamer(settings, "cpu")
+    assert e.value.field == "guide"
+    d = Dreamer(settings, "cpu", guide_image=photo[::-1].copy())
+    assert d.objective.name.startswith("guide@")
+    assert d(photo).shape == photo.shape[:2] + (3,)
+
+
+def test_engine_imports_no_io():
+    import subprocess
+    import sys
+    code = ("import sys, dreamvid.engine.dreamer; "
+            "print([m for m in sys.modules if m.startswith(('dreamvid.io', 'dreamvid.pipeline', "
+            "'dreamvid.temporal', 'dreamvid.store'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- on_step and cancellation
+
+def test_on_step_after_every_step_and_cancel_leaves_nothing_behind(small_dreamer, photo):
+    from dreamvid.errors import Cancelled
+    d = small_dreamer
+    calls = []
+    ref = d(photo, index=1, iterations=4, on_step=lambda: calls.append(1))
+    assert len(calls) == d.steps(*photo.shape[:2], iterations=4) >= 4
+
+    def cancel_at_3():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Cancelled("stopped")
+    calls.clear()
+    with pytest.raises(Cancelled):
+        d(photo, index=1, iterations=4, on_step=cancel_at_3)
+    assert len(calls) == 3
+    assert np.array_equal(d(photo, index=1, iterations=4), ref)  # the next call is as if nothing had happened
+
+
+def test_on_step_on_the_early_stop_path_may_cancel(lite, photo):
+    from dreamvid.errors import Cancelled
+    x = to_tensor(photo, torch.device("cpu"))
+    calls = []
+
+    def cancel_at_2():
+        calls.append(1)
+        if len(calls) == 2:
+            raise Cancelled("stopped")
+    with pytest.raises(Cancelled):  # the loss passes max_loss at once: the skipped steps still report
+        ascend(x, Ascent(lite, layer("block9"), 1024), DreamSettings(iterations=5, max_loss=1e-9),
+               make_generator(0), on_step=cancel_at_2)
+    assert len(calls) == 2

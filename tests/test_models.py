@@ -105,3 +105,46 @@ def test_unavailable_imagenet_weights_name_the_way_out(tmp_path, monkeypatch):
         load_model("inception_v3")
     msg = str(e.value)
     assert "--weights" in msg and "efficientnet_lite0" in msg and "\n" not in msg
+
+
+# --------------------------------------------------------------------------- fast paths
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "googlenet", "inception_v3"])
+def test_batchnorm_folding_and_channels_last_keep_activations_and_gradients(name, tmp_path):
+    """Folded BN + channels_last compute the same network (fp32, up to rounding)."""
+    from dreamvid.engine.models import fold_batchnorm
+    gen = torch.Generator().manual_seed(0)
+    plain = load_model(name, weights="random", channels_last=False, fold_bn=False)
+    for m in plain.modules():  # non-trivial statistics, so there is something to fold
+        if isinstance(m, torch.nn.BatchNorm2d):
+            for t, lo, hi in ((m.running_mean, -0.5, 0.5), (m.running_var, 0.5, 2.0),
+                              (m.weight, 0.5, 1.5), (m.bias, -0.2, 0.2)):
+                t.data.copy_(torch.rand(t.shape, generator=gen) * (hi - lo) + lo)
+    path = tmp_path / "w.pth"
+    torch.save(plain.net.state_dict(), path)
+    fast = load_model(name, weights=str(path), channels_last=True, fold_bn=True)
+    assert fast.bn_folded and fast.channels_last and not plain.bn_folded and not plain.channels_last
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert fold_batchnorm(fast.net) == 0  # nothing left to fold
+    layers = [n for n, _, _ in layer_table(name)][::4] + ["logits"]
+    x = torch.rand(1, 3, 160, 224, generator=gen)
+    grads = []
+    for model in (plain, fast):
+        xx = x.clone().requires_grad_(True)
+        acts = model(xx, layers)
+        sum(a.pow(2).mean() for a in acts.values()).backward()
+        grads.append((acts, xx.grad))
+    (a0, g0), (a1, g1) = grads
+    for n in layers:
+        scale = a0[n].abs().max()
+        assert (a0[n] - a1[n]).abs().max() <= 1e-4 * scale, n
+    assert F.cosine_similarity(g0.flatten(), g1.flatten(), dim=0) > 0.9999
+
+
+def test_layout_table_and_cuda_default():
+    from dreamvid.engine.models import layout_for
+    cpu = torch.device("cpu")
+    for name in MODELS:
+        cl, fold = layout_for(name, cpu, "bf16")
+        assert cl and fold == (name != "vgg16")  # measured: both pay in bf16 (VGG16 has no BN)
+    assert layout_for("googlenet", torch.device("cuda"), "bf16") == (True, False)

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
 from ..config.presets import DEFAULT_PRESET, PRESETS, get_preset, settings_from_preset
-from ..config.settings import DreamSettings, RunOptions, VideoSettings, ZoomSettings
+from ..config.settings import PRECISIONS, DreamSettings, RunOptions, VideoSettings, ZoomSettings
 from ..engine.models import MODELS, layer_table
 from ..engine.objectives import parse_layer_weights
 from ..errors import DreamvidError, SettingError
@@ -49,6 +49,9 @@ def _add_dream_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, help="random seed (default 0): same seed, same pixels")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    r.add_argument("--precision", default=RunOptions.precision, choices=PRECISIONS,
+                   help=f"network precision (default {RunOptions.precision}): auto picks bf16 on CPUs and GPUs "
+                        "with native bf16, fp16 on older CUDA GPUs, else fp32; the image stays fp32")
     r.add_argument("--max-side", type=int, help="dream at a reduced size: longest side in px")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -166,7 +169,7 @@ def dream_settings(a: argparse.Namespace) -> DreamSettings:
 
 
 def run_options(a: argparse.Namespace) -> RunOptions:
-    return RunOptions(device=a.device, weights=a.weights,
+    return RunOptions(device=a.device, weights=a.weights, precision=a.precision,
                       audio=not getattr(a, "no_audio", False), quality=a.quality,
                       keep_frames=a.keep_frames, fresh=a.fresh, checkpoint_dir=a.checkpoint_dir,
                       chunk_frames=RunOptions.chunk_frames if a.chunk_frames is None else (a.chunk_frames or None)).validate()

@@ -7,7 +7,6 @@ Steps are stated in that [0, 1] pixel space: Keras DeepDream's step 0.01 on [-1,
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -18,6 +17,7 @@ from ..core.rng import _randint
 from ..errors import DreamvidError
 from .models import DreamModel
 from .objectives import Objective
+from .precision import FP32, LossScaler, Precision, loss_and_grad
 from .transforms import StepState, StepTransforms, step_transforms
 
 
@@ -37,14 +37,6 @@ def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side:
 
 # --------------------------------------------------------------------------- the ascent
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
-
-
 class Ascent:
     """Loss and gradient of an objective w.r.t. an image, tiled when the image is large.
 
@@ -58,9 +50,12 @@ class Ascent:
 
     ALIGN = 32  # the largest total stride of any registered model
 
-    def __init__(self, model: DreamModel, objective: Objective, tile_size: int):
+    def __init__(self, model: DreamModel, objective: Objective, tile_size: int,
+                 precision: Precision = FP32):
         self.model = model
         self.objective = objective
+        self.precision = precision
+        self.scaler = LossScaler() if precision.scaled else None  # one per dream() call
         self.layers = sorted(objective.layers)
         a = self.ALIGN
         self.tile_size = max(a, tile_size // a * a)
@@ -71,12 +66,7 @@ class Ascent:
     def _region(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Loss (scalar, detached) and its gradient (same shape as x) for a whole region."""
         x = x.detach().requires_grad_(True)
-        inp = x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
-        with _autocast(x.device):
-            acts = self.model(inp, self.layers)
-        loss = self.objective(acts)
-        (grad,) = torch.autograd.grad(loss, x)
-        return loss.detach(), grad
+        return loss_and_grad(lambda: self.model(x, self.layers), self.objective, x, self.precision, self.scaler)
 
     def _spans(self, n: int, offset: int):
         """[(keep0, keep1, crop0, crop1)] covering 0..n: kept tiles and their aligned crops."""
@@ -143,13 +133,17 @@ def ascend(img: torch.Tensor, ascent: Ascent, settings: DreamSettings, gen: torc
 
 def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings: DreamSettings,
           gen: torch.Generator, on_step: Optional[Callable[[], None]] = None,
-          octaves: Optional[int] = None, iterations: Optional[int] = None) -> torch.Tensor:
+          octaves: Optional[int] = None, iterations: Optional[int] = None,
+          precision: Precision = FP32,
+          extra: Optional[Callable[[StepTransforms], StepTransforms]] = None) -> torch.Tensor:
     """Octave gradient ascent: (1, 3, H, W) in [0, 1] -> dreamed (1, 3, H, W) in [0, 1].
 
     At each octave, the dream so far is upscaled and the detail the shrinking lost
     (same-size original − upscaled shrunk original) is added back before ascending.
     `octaves` / `iterations` override the settings (video frames after the first use fewer).
     gen: CPU torch.Generator driving jitter and tile offsets (seed it for reproducibility).
+    precision: of the network pass (engine/precision.py); the image stays float32.
+    extra: extends each step's transforms (e.g. transforms.carried_dream for video frames).
     """
     s = settings
     h, w = image.shape[-2:]
@@ -158,8 +152,10 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
         raise DreamvidError(f"image {w}x{h} is too small for layer {ascent_layers[-1]} of {model.name}: "
                             f"use at least {min_side // 2} px on the short side, or a shallower layer")
     shapes = octave_shapes(h, w, s.octaves if octaves is None else octaves, s.octave_scale, min_side)
-    ascent = Ascent(model, objective, s.tile_size)
+    ascent = Ascent(model, objective, s.tile_size, precision)
     transforms = step_transforms(s)
+    if extra is not None:
+        transforms = extra(transforms)
     original = image.detach()
     shrunk = resize(original, shapes[0])
     img = shrunk

