@@ -133,6 +133,9 @@ def produce_frames(job: FrameJob, ckpt: Checkpoint, done: int, reporter: Reporte
             reporter.emit("frame", index=k, total=job.total, frame=frame)
     except (Cancelled, KeyboardInterrupt):
         k = ckpt.completed  # a frame saved just as the stop came is kept too
+        if k == 0:  # nothing to keep (a checkpoint this run made is removed on the way out)
+            raise Cancelled(f"stopped at {job.position(0)}, before any frame was finished: run the "
+                            "same command again to start") from None
         raise Cancelled(f"stopped at {job.position(k)}; the {k} finished frames are kept in "
                         f"{ckpt.folder}: run the same command again to resume") from None
     finally:
