@@ -39,6 +39,7 @@ import math
 import os
 import socket
 import time
+import uuid
 from collections import deque
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -441,13 +442,18 @@ class _Driver:
             ray.cluster_resources(), workers, threads, run.device, local_cpus)
         self.hub = None
         self.actors: List[object] = []
+        self.run_id, self._started = uuid.uuid4().hex[:8], 0
         self.reported: set = set()
 
     # -- workers ---------------------------------------------------------------------------
 
     def _new_worker(self):
         _, Worker = _remote_classes(self.ray)
-        actor = Worker.options(max_restarts=0, max_task_retries=0, **self.actor_options).remote(
+        # Named (dreamvid-worker-<run>-<k>, e.g. for `ray list actors`); a second thread answers pid()
+        # while a segment renders. Not restarted by Ray: the driver starts a new worker instead.
+        self._started += 1
+        actor = Worker.options(name=f"dreamvid-worker-{self.run_id}-{self._started}", max_concurrency=2,
+                               max_restarts=0, max_task_retries=0, **self.actor_options).remote(
             self.settings, self.run_options, self.vary, None if self.gpu else self.threads, self.hub)
         self.actors.append(actor)
         return actor

@@ -1,0 +1,289 @@
+"""Distributed rendering on a real local Ray (num_cpus=2, one session for the whole file).
+
+Tiny settings (96x64 frames, 1 octave x 1 iteration) so the file fits the CI budget on 2 cores.
+The reference for "identical" is the one-process render of the same segment plan: render_segment
+of each planned segment (same warm-up) in this process, joined by join_segments, with torch on
+one thread like each worker (on a CPU the thread count changes the last bits of the pixels).
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="the 'ray' extra (in [test]) is not installed")
+
+from conftest import ffmpeg, make_video  # noqa: E402
+from dreamvid.config.presets import settings_from_preset  # noqa: E402
+from dreamvid.config.settings import RunOptions, VideoSettings  # noqa: E402
+from dreamvid.dist import render_distributed  # noqa: E402
+from dreamvid.engine.dreamer import Dreamer  # noqa: E402
+from dreamvid.errors import DreamvidError, SettingError  # noqa: E402
+from dreamvid.io.sources import open_source  # noqa: E402
+from dreamvid.pipeline.segments import Segment, plan_segments, scene_cuts  # noqa: E402
+from dreamvid.pipeline.video import join_segments, render_segment  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = settings_from_preset(None, iterations=1, octaves=1)
+RUN = RunOptions(device="cpu", chunk_frames=None)
+FLAGS = ["--iterations", "1", "--octaves", "1", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole test session (started in seconds, shut down at the end)."""
+    import logging
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cut_clip(tmp_path_factory):
+    """12 frames: 6 of a moving test pattern, then a scene cut to 6 of another scene."""
+    d = tmp_path_factory.mktemp("cut")
+    out = str(d / "cut.mp4")
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25", "-f", "lavfi", "-i", "mandelbrot=size=96x64:rate=25",
+           "-filter_complex", "[0:v]trim=end_frame=6,setpts=PTS-STARTPTS[a];[1:v]trim=end_frame=6,"
+           "setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264",
+           "-preset", "ultrafast", "-pix_fmt", "yuv420p", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def frames_of(path):
+    return list(open_source(str(path)).frames())
+
+
+def one_process(clip, plan, tmp, video=VideoSettings()):
+    """The one-process render of `plan`: each segment in turn, then one join."""
+    dreamer = Dreamer(SETTINGS, "cpu")
+    folders = []
+    for seg in plan:
+        folder = str(tmp / f"ref-{seg.name}.dreamvid")
+        render_segment(clip, folder, seg.start, seg.end, seg.warmup, video=video, run=RUN, dreamer=dreamer)
+        folders.append(folder)
+    out = str(tmp / "ref") + "/"
+    join_segments(clip, out, folders, video=video, run=RUN)
+    return frames_of(out)
+
+
+def test_planner_cuts_first_then_runs_with_warmup_inside_the_scene():
+    plan = plan_segments(0, 100, [40], segment_frames=25, warmup=8)
+    assert [(s.start, s.end, s.warmup, s.exact) for s in plan] == [
+        (0, 20, 0, True), (20, 40, 8, False),           # scene 0..39: 2 runs of 20
+        (40, 60, 0, True), (60, 80, 8, False), (80, 100, 8, False)]
+    # A warm-up never reaches back past its scene's first frame; reaching it makes the seam exact.
+    assert plan_segments(0, 30, [10], 12, 8)[1:] == [Segment(10, 20, 0, True), Segment(20, 30, 8, False)]
+    assert plan_segments(0, 30, [15], 10, 8)[2] == Segment(15, 23, 0, True)
+    assert [s.warmup for s in plan_segments(0, 9, [], 3, 5)] == [0, 3, 5]
+    assert plan_segments(0, 9, [], 3, 5)[1].exact  # its warm-up starts at frame 0: exact
+    assert all(s.warmup == 0 and s.exact for s in plan_segments(0, 9, [], 3, 5, carries=False))
+    assert plan_segments(5, 9, [2, 7, 20], 10, 3) == [Segment(5, 7, 0, True), Segment(7, 9, 0, True)]
+    with pytest.raises(SettingError, match="segment_frames must be at least 2"):
+        plan_segments(0, 9, [], 1, 0)
+    with pytest.raises(SettingError, match="warmup must be >= 0"):
+        plan_segments(0, 9, [], 4, -1)
+
+
+def test_scene_cuts_are_found_where_the_render_dreams_afresh(cut_clip):
+    video = VideoSettings()
+    assert scene_cuts(open_source(cut_clip).frames(), video) == [6]
+    assert scene_cuts(open_source(cut_clip).frames(), video.replace(flow="none")) == []
+
+
+def test_two_workers_equal_the_one_process_render_of_the_plan(ray_session, cut_clip, tmp_path, one_thread):
+    events = []
+    out = str(tmp_path / "dist") + "/"
+    render_distributed(cut_clip, out, SETTINGS, VideoSettings(), dataclasses.replace(RUN, keep_frames=True), workers=2, segment_frames=4, warmup=2, on_event=events.append)
+    folder = out.rstrip("/") + ".dreamvid"
+    with open(os.path.join(folder, "plan.json")) as f:
+        saved = json.load(f)
+    plan = [Segment(**s) for s in saved["segments"]]
+    assert saved["cuts"] == [6]
+    assert [(s.start, s.end, s.warmup) for s in plan] == [(0, 3, 0), (3, 6, 2), (6, 9, 0), (9, 12, 2)]
+    assert sorted(os.listdir(os.path.join(folder, "segments"))) == [s.name + ".dreamvid" for s in plan]
+
+    got = frames_of(out)
+    ref = one_process(cut_clip, plan, tmp_path)
+    assert len(got) == len(ref) == 12
+    for i, (a, b) in enumerate(zip(got, ref)):
+        assert np.array_equal(a, b), f"frame {i} differs from the one-process render of the plan"
+
+    kinds = [e.kind for e in events]
+    assert kinds.count("start") == 1 and kinds[-1] == "done" and kinds.count("done") == 1
+    start = events[kinds.index("start")]
+    assert (start.total, start.resumed_at) == (12, 0)
+    frames = [e for e in events if e.kind == "frame"]
+    assert sorted(e.index for e in frames) == list(range(12)) and {e.total for e in frames} == {12}
+    for e in frames:  # the pixels travel with the event, exactly as written
+        assert np.array_equal(e.frame, got[e.index])
+    assert kinds.index("encode") > max(i for i, k in enumerate(kinds) if k == "frame")
+    assert any("on 2 Ray workers" in (e.text or "") for e in events)
+
+    # All segments finished: the same call only encodes (nothing dreamed again).
+    again = []
+    render_distributed(cut_clip, out, SETTINGS, VideoSettings(), RunOptions(device="cpu", chunk_frames=None),
+                       workers=2, segment_frames=4, warmup=2, on_event=again.append)
+    assert not [e for e in again if e.kind == "frame"]
+    assert [e.resumed_at for e in again if e.kind == "start"] == [12]
+    assert not os.path.exists(folder), "the run's folder is removed after the encode"
+    assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), ref))
+
+
+def test_a_killed_worker_is_replaced_and_the_frames_are_identical(ray_session, tmp_path, one_thread):
+    clip = make_video(tmp_path, size="128x96", frames=12)
+    killed = []
+
+    def on_event(e):
+        if e.kind == "frame" and not killed:  # every worker is mid-segment now: SIGKILL them all
+            for name in ray.util.list_named_actors():
+                if name.startswith("dreamvid-worker-"):
+                    pid = ray.get(ray.get_actor(name).pid.remote())
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+
+    events = []
+    out = str(tmp_path / "dist") + "/"
+    render_distributed(clip, out, SETTINGS, VideoSettings(), RUN, workers=2, segment_frames=6, warmup=2,
+                       on_event=lambda e: (events.append(e), on_event(e)))
+    assert len(killed) == 2
+    died = [e.text for e in events if e.kind == "message" and "worker died" in e.text]
+    assert len(died) == 2, died
+    resumed = [e.text for e in events if e.kind == "message" and "resuming at" in e.text]
+    assert resumed, "the new workers resume the segments from their checkpoints"
+    assert sorted({e.index for e in events if e.kind == "frame"}) == list(range(12))
+    plan = [Segment(0, 6, 0), Segment(6, 12, 2)]
+    ref = one_process(clip, plan, tmp_path)
+    assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), ref)) and len(frames_of(out)) == 12
+
+
+def _cli(*args, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "dreamvid", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+def test_driver_killed_then_rerun_resumes_and_keeps_finished_segments(ray_session, tmp_path):
+    clip = make_video(tmp_path, size="96x64", frames=16)
+    out = str(tmp_path / "out.mp4")
+    segs = tmp_path / "out.mp4.dreamvid" / "segments"
+    cmd = [clip, "-o", out, "--workers", "2", "--ray-address", ray_session, "--segment-frames", "4",
+           "--warmup", "1", "--keep-frames", *FLAGS]
+    proc = _cli(*cmd)
+    deadline = time.time() + 300
+    finished = {}
+    while time.time() < deadline and proc.poll() is None:
+        done = {}
+        for name in sorted(os.listdir(segs)) if segs.is_dir() else []:
+            frames = [n for n in os.listdir(segs / name) if n.startswith("frame_") and n.endswith(".png")]
+            done[name] = frames
+        if sum(len(v) == 4 for v in done.values()) >= 1 and sum(map(len, done.values())) < 16:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the driver, as kill -9 does
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert not os.path.exists(out)
+    # Ray ends the dead driver's workers (their segment locks go with them).
+    pids = []
+    for name in os.listdir(segs):
+        try:
+            pids.append(int(open(segs / name / "lock").read().strip()))
+        except (OSError, ValueError):
+            pass
+    for pid in pids:
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+    for name in os.listdir(segs):
+        frames = sorted(n for n in os.listdir(segs / name) if n.endswith(".png"))
+        if len(frames) == 4:
+            finished[name] = {n: os.stat(segs / name / n).st_mtime_ns for n in frames}
+    assert finished, "at least one segment finished before the kill"
+
+    proc = _cli(*cmd)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "dreamvid: resuming: " in err
+    for name, stamps in finished.items():  # finished segments were not dreamed again
+        assert {n: os.stat(segs / name / n).st_mtime_ns for n in stamps} == stamps
+    assert len(frames_of(out)) == 16
+
+
+def test_two_drivers_on_one_output_are_refused(ray_session, tmp_path):
+    from dreamvid.dist.ray_runner import RunFolder
+    clip = make_video(tmp_path, frames=4)
+    out = str(tmp_path / "o.mp4")
+    with RunFolder(out + ".dreamvid"):
+        with pytest.raises(DreamvidError, match=r"another dreamvid process \(pid \d+\) is rendering this output"):
+            render_distributed(clip, out, SETTINGS, VideoSettings(), RUN, workers=2)
+    assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--workers", "2", "--segment-frames", "1"], "--segment-frames must be at least 2"),
+    (["--segment-frames", "8"], "--segment-frames shapes a render over Ray workers: add --workers N"),
+    (["--workers", "2", "--warmup", "-1"], "--warmup must be >= 0"),
+    (["--workers", "2", "-o", "x.png"], "an image is one frame"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, args, message):
+    from dreamvid.__main__ import main
+    clip = make_video(tmp_path, frames=3)
+    assert main([clip, "-o", str(tmp_path / "o.mp4"), *args, *FLAGS]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dreamvid: error: ") and message in err and err.count("\n") == 1
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+
+
+def test_a_zoom_loop_with_workers_is_refused(tmp_path, capsys):
+    from dreamvid.__main__ import main
+    assert main(["zoom", "noise", "-o", str(tmp_path / "z.gif"), "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "a zoom loop is inherently sequential" in err and err.count("\n") == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_without_ray_the_extra_is_named(tmp_path, capsys, monkeypatch):
+    from dreamvid.__main__ import main
+    clip = make_video(tmp_path, frames=3)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
+    assert main([clip, "-o", str(tmp_path / "o.mp4"), "--workers", "2", *FLAGS]) == 2
+    assert capsys.readouterr().err == "dreamvid: error: distributed rendering needs Ray: pip install 'dreamvid[ray]'\n"
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+
+
+def test_an_unreachable_address_fails_fast(tmp_path):
+    """In a process of its own (this one has a Ray session, which a render would use)."""
+    import socket
+    clip = make_video(tmp_path, frames=3)
+    out = str(tmp_path / "o.mp4")
+    with socket.socket() as s:  # a port on this machine that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = time.time()
+    proc = subprocess.run([sys.executable, "-m", "dreamvid", clip, "-o", out, "--ray-address", f"127.0.0.1:{port}",
+                           *FLAGS], capture_output=True, text=True)
+    assert proc.returncode == 2 and time.time() - t < 60
+    assert proc.stderr.startswith(f"dreamvid: error: cannot reach the Ray cluster at 127.0.0.1:{port}")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
