@@ -1,16 +1,27 @@
 """Temporal stability of a dreamed video against its input.
 
     python bench/temporal.py INPUT.mp4 OUTPUT.mp4 [--max-frames N] [--method dis] [--preset medium]
+    python bench/temporal.py INPUT.mp4 OUTPUT.mp4 [OTHER.mp4 …] --none NONE.mp4 [--start N]
 
 Prints E_warp (Lai et al. 2018) of the output, of the input itself (the floor: flow errors and
 real changes), their ratio, and the dream strength (mean |output − input|): a stable output that
 does not dream is not a result. Flow is computed on the input, resized to the output size if the
 sizes differ. Both videos are decoded with OpenCV, streamed (two frames of each held at a time).
+
+With ``--none`` (the same render with ``--flow none``: independent frames) it prints, for each
+output, the residual flicker R = (E_out − E_in) / (E_none − E_in) (the share of independent-frame
+flicker left), the strength S = mean|out − in| ÷ the same for the none render, the strength of
+the last quarter of the frames ÷ the first quarter's (pile-up or fading), and the strength of
+pixels that became visible 0, 1, 2, 3–5 frames ago ÷ that of pixels seen for longer (a pan's
+entering strip, disocclusions). Outputs and input may be frame folders or globs (PNG); ``--start``
+skips that many input frames (the render's --start).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
 import time
 
@@ -18,16 +29,25 @@ import cv2
 
 from dreamvid.errors import DreamvidError
 from dreamvid.temporal.flow import DIS_PRESETS, FlowEstimator, METHODS
-from dreamvid.temporal.metrics import temporal_stats
+from dreamvid.temporal.metrics import coherence_stats, temporal_stats
 
 
-def read_frames(path: str, max_frames=None):
-    """Yield the frames of a video file as RGB uint8 ``HxWx3`` (OpenCV decoder)."""
+def read_frames(path: str, max_frames=None, start: int = 0):
+    """Yield the frames of a video file (or a PNG folder / glob) as RGB uint8 ``HxWx3``."""
+    if os.path.isdir(path) or any(ch in path for ch in "*?["):
+        files = sorted(glob.glob(os.path.join(path, "*.png") if os.path.isdir(path) else path))
+        if not files:
+            raise DreamvidError(f"no PNG frames in {path!r}")
+        for p in files[start:None if max_frames is None else start + max_frames]:
+            yield cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB)
+        return
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise DreamvidError(f"cannot open video {path!r}")
     try:
         n = 0
+        for _ in range(start):
+            cap.read()
         while max_frames is None or n < max_frames:
             ok, bgr = cap.read()
             if not ok:
@@ -45,6 +65,9 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="the raw video that was dreamed")
     ap.add_argument("output", help="the dreamed video")
+    ap.add_argument("others", nargs="*", help="more dreamed videos of the same input (with --none)")
+    ap.add_argument("--none", help="the same render with --flow none: print R, S, Q4/Q1 and strength by age")
+    ap.add_argument("--start", type=int, default=0, help="skip this many input frames (the render's --start)")
     ap.add_argument("--max-frames", type=int, default=None, metavar="N",
                     help="compare only the first N frames")
     ap.add_argument("--method", default="dis", choices=METHODS, help="flow method (default dis)")
@@ -53,6 +76,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.max_frames is not None and args.max_frames < 2:
         ap.error("--max-frames must be at least 2")
+    if args.none:
+        return _compare(args)
     try:
         est = FlowEstimator(args.method, args.preset)
         t0 = time.perf_counter()
@@ -79,6 +104,31 @@ def main(argv=None) -> int:
               "and were skipped")
     for k, v in rows:
         print(f"  {k:<{width}}  {v:>10}")
+    return 0
+
+
+def _compare(args) -> int:
+    """R, S, Q4/Q1 and strength by age of each output against the --none render."""
+    est = FlowEstimator(args.method, args.preset)
+
+    def stats(path):
+        n = sum(1 for _ in read_frames(path, args.max_frames))
+        return coherence_stats(read_frames(args.input, n, args.start), read_frames(path, n), est)
+
+    try:
+        none = stats(args.none)
+        print(f"input {args.input}: E_warp floor {none.e_warp_input:.6f}; none {args.none}: "
+              f"E_warp {none.e_warp_output:.6f}, strength {none.strength:.4f}")
+        print(f"{'output':<40} {'R':>6} {'S':>6} {'Q4/Q1':>6}  strength by age 0, 1, 2, 3-5 / older")
+        for path in [args.none, args.output, *args.others]:
+            s = none if path == args.none else stats(path)
+            r = (s.e_warp_output - s.e_warp_input) / (none.e_warp_output - none.e_warp_input)
+            ages = ", ".join("-" if x is None or s.by_age[-1] is None else f"{x / s.by_age[-1]:.2f}"
+                             for x in s.by_age[:-1])
+            print(f"{path[-40:]:<40} {r:6.3f} {s.strength / none.strength:6.3f} {s.quarter_ratio():6.2f}  {ages}")
+    except DreamvidError as e:
+        print(f"temporal.py: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -55,6 +55,13 @@ class VideoSettings:
     next_iterations: Optional[int] = None  # iterations per octave; None = ceil(ratio × preset's)
     next_iteration_ratio: float = 0.25
     next_octaves: Optional[int] = 2        # the largest octaves only; None = all of the preset's
+    # The temporal term (Ruder et al. 2016) on frames after the first, where the flow is reliable
+    # (c): after each ascent step, x ← x − weight·c·(x − warp(previous dream)); the step itself is
+    # scaled by 1 − damping·c + fresh·(1 − c) (damped where carried, larger where the frame shows
+    # something new). 0, 0, 0 = the plain carry (the method before it).
+    temporal_weight: float = 0.0
+    temporal_damping: float = 0.0
+    temporal_fresh: float = 0.0
     cut_below: float = 0.2               # carried (reliable-flow) share of a frame below which it is a
                                          # scene cut, dreamed afresh like a first frame (0 = never)
     start: int = 0                       # first frame index (inclusive)
@@ -71,6 +78,10 @@ class VideoSettings:
         _check(self, "next_iterations", self.next_iterations is None or self.next_iterations >= 0, "must be >= 0")
         _check(self, "next_octaves", self.next_octaves is None or self.next_octaves >= 1, "must be >= 1")
         _check(self, "next_iteration_ratio", 0.0 < self.next_iteration_ratio <= 1.0, "must be in (0, 1]")
+        _check(self, "temporal_weight", 0.0 <= self.temporal_weight <= 1.0,
+               "must be in [0, 1] (the share of the gap to the carried dream closed per step)")
+        _check(self, "temporal_damping", 0.0 <= self.temporal_damping <= 1.0, "must be in [0, 1]")
+        _check(self, "temporal_fresh", 0.0 <= self.temporal_fresh <= 4.0, "must be in [0, 4]")
         _check(self, "cut_below", 0.0 <= self.cut_below < 1.0, "must be in [0, 1)")
         _check(self, "start", self.start >= 0, "must be >= 0")
         if self.end is not None and self.end <= self.start:

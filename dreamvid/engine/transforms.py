@@ -23,7 +23,7 @@ from typing import Callable, List, Sequence
 import torch
 
 from ..config.settings import DreamSettings
-from ..core.imageops import gaussian_blur, lap_normalize
+from ..core.imageops import gaussian_blur, lap_normalize, resize
 from ..core.rng import _randint
 
 
@@ -120,3 +120,59 @@ def step_transforms(s: DreamSettings) -> StepTransforms:
         after.append(blur_every(s.blur_every, s.blur_sigma))
     after.append(clamp(0.0, 1.0))
     return StepTransforms(compose(before), compose(gradient), compose(after))
+
+
+# --------------------------------------------------------------------------- video: the carried dream
+
+def extend(t: StepTransforms, before: Sequence[Transform] = (), after: Sequence[Transform] = ()) -> StepTransforms:
+    """`t` with `before` run first (ahead of its image transforms) and `after` run last."""
+    return StepTransforms(compose([*before, t.before]), t.gradient, compose([t.after, *after]))
+
+
+def carried_dream(target: torch.Tensor, mask: torch.Tensor, weight: float, damping: float = 0.0,
+                  fresh: float = 0.0) -> Callable[[StepTransforms], StepTransforms]:
+    """The temporal term of a video frame after the first, as step transforms (Ruder et al. 2016).
+
+    target: (1, 3, H, W) the previous dream warped into this frame (where it is reliable); mask:
+    (1, 1, H, W) the flow's reliability c in [0, 1]. Both are resized to each octave's size.
+
+    Ruder's penalty λ·Σ c·(x − target)² is not added to the loss: the dream step is L1-normalised
+    (its size is fixed whatever the gradient's scale), so a penalty's gradient would either vanish
+    or swamp it. It is applied as its own proximal step after each dream step instead:
+    ``x ← x − weight·c·(x − target)`` (weight = 2·η·λ, the share of the gap closed per step), so
+    the dream's step size and the pull's strength are set independently. Before that, the dream
+    step itself is scaled per pixel by ``1 − damping·c + fresh·(1 − c)``: damped where the carried
+    dream is reliable, enlarged where the frame shows something new (disocclusions, a pan's
+    entering edge) so those areas catch up. Pixels with c = 0 are never pulled. Returns a function
+    that extends a step's transforms (pass it to ``dream(..., extra=)``).
+    """
+    cache = {}
+    start: List[torch.Tensor] = []
+
+    def at(shape):
+        shape = tuple(shape)
+        if shape not in cache:
+            cache[shape] = (resize(target, shape), resize(mask, shape).clamp(0.0, 1.0))
+        return cache[shape]
+
+    def remember(x: torch.Tensor, state: StepState) -> torch.Tensor:
+        start[:] = [x]
+        return x
+
+    def scale_step(x: torch.Tensor, state: StepState) -> torch.Tensor:
+        _, c = at(x.shape[-2:])
+        x0 = start.pop()
+        return (x0 + (x - x0) * (1.0 - damping * c + fresh * (1.0 - c))).clamp(0.0, 1.0)
+
+    def pull(x: torch.Tensor, state: StepState) -> torch.Tensor:
+        w, c = at(x.shape[-2:])
+        return x - (weight * c) * (x - w)
+
+    before: List[Transform] = []
+    after: List[Transform] = []
+    if damping or fresh:
+        before.append(remember)
+        after.append(scale_step)
+    if weight:
+        after.append(pull)
+    return lambda t: extend(t, before, after)

@@ -23,15 +23,16 @@ import numpy as np
 
 from ..config.settings import DreamSettings, RunOptions, VideoSettings
 from ..config.vary import FrameSettings, Varying
-from ..core.convert import quantize, to_unit
+from ..core.convert import quantize, to_tensor, to_unit
 from ..core.imageops import resize_to_max_side
 from ..engine.dreamer import Dreamer
+from ..engine.transforms import carried_dream
 from ..errors import DreamvidError, SettingError
 from ..io.sinks import AudioSpec, output_kind
 from ..io.sources import FrameSource, open_source
 from ..store.checkpoint import Checkpoint, describe_differences
 from ..store.identity import input_fingerprint
-from ..temporal.carry import estimate_flows, temporal_init
+from ..temporal.carry import carried_target, estimate_flows, temporal_init
 from ..temporal.flow import FlowEstimator
 from .common import build_dreamer, frame_settings, per_frame_kwargs
 from .events import EventHandler, CancelToken, Reporter
@@ -152,12 +153,25 @@ class VideoJob(FrameJob):
             out = self.dreamer(raw, index=i, on_step=on_step, **kw)
         else:
             octaves, iterations = next_schedule(dream_s, video_s)
+            term = self._temporal_term(carried, raw, video_s)
+            if term is not None:
+                kw["extra"] = term
             out = self.dreamer(carried.init, index=i, octaves=octaves, iterations=iterations,
                                on_step=on_step, **kw)
         frame = quantize(out)
         self._prev_raw, self._prev_dream = raw, to_unit(frame)
         self._raw, self._flows, self._next = nxt, nxt_flows, i + 1
         return frame
+
+    def _temporal_term(self, carried, raw: np.ndarray, video_s: VideoSettings):
+        """The step transforms that hold frame i to the previous dream where the flow is reliable
+        (engine.transforms.carried_dream), or None when the settings switch the term off."""
+        w, d, f = video_s.temporal_weight, video_s.temporal_damping, video_s.temporal_fresh
+        if carried.flows is None or not (w or d or f):
+            return None
+        target = carried_target(raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
+        device = self.dreamer.device
+        return carried_dream(to_tensor(target, device), to_tensor(carried.mask[..., None], device), w, d, f)
 
     streamable = True  # frames play in the order they are made
 

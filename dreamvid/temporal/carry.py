@@ -119,3 +119,20 @@ def temporal_init(
     init += raw_cur
     np.clip(init, 0.0, 1.0, out=init)
     return TemporalInit(init, mask, Flows(fb, ff))
+
+
+def carried_target(raw_cur: np.ndarray, raw_prev: np.ndarray, dream_prev: np.ndarray, flows: Flows,
+                   mask: np.ndarray) -> np.ndarray:
+    """The previous dream warped into frame t, undecayed: ``clip(raw_cur + c ⊙ warp(dream_prev −
+    raw_prev, f), 0, 1)``, the target of the temporal term (engine.transforms.carried_dream).
+
+    Same arguments as :func:`temporal_init` (``flows`` and ``mask`` are what it returned).
+    Returns ``HxWx3`` float32 in [0, 1].
+    """
+    # Bicubic: a residual pulled toward over many frames must not blur away (bilinear sampling at
+    # fractional shifts is a low-pass filter, applied again every frame).
+    residual = warp(np.asarray(dream_prev, np.float32) - np.asarray(raw_prev, np.float32), flows.backward,
+                    cubic=True)
+    residual *= np.asarray(mask, np.float32)[..., None]
+    residual += np.asarray(raw_cur, np.float32)
+    return np.clip(residual, 0.0, 1.0, out=residual)

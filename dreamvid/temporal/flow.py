@@ -199,22 +199,23 @@ def _maps(flow: np.ndarray) -> np.ndarray:
     return flow + _grid(flow.shape[0], flow.shape[1])
 
 
-def _remap(img: np.ndarray, maps: np.ndarray) -> np.ndarray:
+def _remap(img: np.ndarray, maps: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     img = np.asarray(img)
     if img.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
         img = img.astype(np.float32)
     if img.ndim == 3 and img.shape[2] > 4:  # remap handles up to 4 channels
         return np.concatenate(
-            [_remap(img[..., i:i + 4], maps) for i in range(0, img.shape[2], 4)], axis=2
+            [_remap(img[..., i:i + 4], maps, interpolation) for i in range(0, img.shape[2], 4)], axis=2
         )
-    out = cv2.remap(img, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(img, maps, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
     if img.ndim == 3 and out.ndim == 2:  # OpenCV drops a trailing singleton channel
         out = out[..., None]
     return out
 
 
-def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: ``out(p) = img(p + flow(p))`` (bilinear, border replicated).
+def warp(img: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
+    """Backward warp: ``out(p) = img(p + flow(p))`` (bilinear, or bicubic with ``cubic``: it
+    blurs less, which matters for a dream carried over many frames; border replicated).
 
     Args:
         img: ``HxW`` or ``HxWxC`` (uint8 or float32); the image to sample from.
@@ -227,7 +228,7 @@ def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     img = np.asarray(img)
     if img.shape[:2] != np.shape(flow)[:2]:
         raise ValueError(f"image {img.shape[:2]} and flow {np.shape(flow)[:2]} differ in size")
-    return _remap(img, _maps(flow))
+    return _remap(img, _maps(flow), cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
 
 
 def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:

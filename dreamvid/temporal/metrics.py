@@ -220,3 +220,83 @@ def loop_stats(frames: Iterable[np.ndarray]) -> LoopStats:
     mid = brightness[len(brightness) // 2]
     drift = 100.0 * (mid - brightness[0]) / max(brightness[0], 1e-9)
     return LoopStats(len(brightness), ratio, worst, drift, median)
+
+
+class CoherenceStats(NamedTuple):
+    """Result of :func:`coherence_stats`."""
+
+    e_warp_output: float  #: E_warp of the output (as in :class:`TemporalStats`)
+    e_warp_input: float  #: E_warp of the input: the floor
+    strengths: List[float]  #: mean |out − in| of each frame
+    #: mean |out − in| over the pixels that have been visible for 0, 1, 2, 3–5 and ≥ 6 frames
+    #: (age along the input's flow; a pixel is new where the flow is unreliable), None where fewer
+    #: than 0.2 % of the pixels of the frames after the first had that age
+    by_age: List[Optional[float]]
+    pairs: int  #: frame pairs that entered E_warp
+
+    @property
+    def strength(self) -> float:
+        return float(np.mean(self.strengths))
+
+    def quarter_ratio(self) -> float:
+        """Mean strength of the last quarter of the frames ÷ that of the first quarter."""
+        q = max(1, len(self.strengths) // 4)
+        return float(np.mean(self.strengths[-q:]) / max(np.mean(self.strengths[:q]), 1e-12))
+
+
+AGE_BUCKETS = ((0, 0), (1, 1), (2, 2), (3, 5), (6, None))
+
+
+def coherence_stats(input_frames: Iterable, output_frames: Iterable, est: Optional[FlowEstimator] = None,
+                    cut_below: float = 0.2) -> CoherenceStats:
+    """E_warp of output and input, per-frame strengths and the strength by age, in one pass.
+
+    E_warp as :func:`temporal_stats`. Age: each pixel of frame t+1 is 0 where the input's flow
+    t+1 → t is unreliable (the carry's occlusion mask ≤ 0.5: disocclusions, a pan's entering
+    edge), else the age of where it comes from in frame t plus 1. Frame 0, and every frame whose
+    reliable share is below `cut_below` (a scene cut, dreamed afresh), starts at "old" (≥ 6).
+    Strength by age tells whether newly visible areas are less dreamed, and for how many frames.
+    """
+    if est is None:
+        est = FlowEstimator("dis", "medium")
+    e_out = e_in = 0.0
+    pairs = 0
+    strengths: List[float] = []
+    sums = np.zeros(len(AGE_BUCKETS))
+    counts = np.zeros(len(AGE_BUCKETS))
+    prev = None
+    age = None
+    old = float(AGE_BUCKETS[-1][0])
+    for a, b in _pairs(input_frames, output_frames):
+        af, bf = _to_float01(a), _to_float01(b)
+        diff = np.abs(bf - af).mean(axis=2)
+        strengths.append(float(diff.mean()))
+        if prev is None:
+            age = np.full(diff.shape, old, np.float32)
+        else:
+            a0, a0f, b0f = prev
+            f = est.calc(a0, a)  # t -> t+1, lives in t
+            g = est.calc(a, a0)  # t+1 -> t, lives in t+1
+            m = (occlusion_mask(flow_fwd=g, flow_bwd=f) > 0.5).astype(np.float32)
+            n = float(m.sum()) * 3.0
+            if n > 0:
+                e_out += _pair_error(b0f, bf, f, m, n)
+                e_in += _pair_error(a0f, af, f, m, n)
+                pairs += 1
+            carried = occlusion_mask(flow_fwd=f, flow_bwd=g) > 0.5  # frame t+1's reliable pixels
+            if carried.mean() < cut_below:
+                age = np.full(diff.shape, old, np.float32)
+            else:
+                age = np.where(carried, np.minimum(np.rint(warp(age, g)) + 1, old), 0).astype(np.float32)
+                for k, (lo, hi) in enumerate(AGE_BUCKETS):
+                    sel = (age >= lo) if hi is None else ((age >= lo) & (age <= hi))
+                    sums[k] += float(diff[sel].sum())
+                    counts[k] += float(sel.sum())
+        prev = (a, af, bf)
+    if not strengths:
+        raise DreamvidError("no frames to compare")
+    total = max(counts.sum(), 1.0)
+    by_age = [float(s / c) if c >= 0.002 * total else None for s, c in zip(sums, counts)]
+    nan = float("nan")
+    return CoherenceStats(e_out / pairs if pairs else nan, e_in / pairs if pairs else nan, strengths,
+                          by_age, pairs)
