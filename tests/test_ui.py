@@ -148,8 +148,23 @@ def read_image_size(path):
     return src.width, src.height
 
 
-def checkpoint_frames(work: Path):
-    return sorted(p for p in work.glob("jobs/*/*.dreamvid/frame_*.png"))
+def checkpoints(work: Path):
+    return set(work.glob("jobs/*/*.dreamvid"))
+
+
+def frames_in(folder: Path):
+    return sorted(folder.glob("frame_*.png"))
+
+
+def new_checkpoint(work: Path, before, timeout=90):
+    """The checkpoint folder a job started after `before` (a checkpoints() set) made."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        made = checkpoints(work) - before
+        if made:
+            return made.pop()
+        time.sleep(0.1)
+    pytest.fail("the job made no checkpoint")
 
 
 # ----------------------------------------------------------------------------------- in a browser
@@ -193,6 +208,7 @@ def test_video_progress_preview_cancel_and_resume(page, server):
     fill(page, "video-iterations", "2")
     fill(page, "video-octaves", "1")
     fill(page, "video-end", "14")
+    before = checkpoints(server.work)
     page.click("#video-dream")
     # Progress and a live preview while it runs.
     page.wait_for_selector("#video-status .dv-status[data-state=running]")
@@ -204,7 +220,8 @@ def test_video_progress_preview_cancel_and_resume(page, server):
     stopped_at = int(st["done"])
     assert 0 < stopped_at < 14, text
     assert "press Dream again with the same settings to resume" in text
-    assert len(checkpoint_frames(server.work)) == stopped_at  # what the page said is what is kept
+    ckpt = new_checkpoint(server.work, before)
+    assert len(frames_in(ckpt)) == stopped_at  # what the page said is what is kept
     page.wait_for_timeout(300)
     page.click("#video-dream")
     page.wait_for_selector(f"#video-status:has-text('resuming at frame {stopped_at} of 14')")
@@ -212,7 +229,7 @@ def test_video_progress_preview_cancel_and_resume(page, server):
     assert st["resumed"] == str(stopped_at) and st["done"] == "14", text
     src = page.locator("#video-result video").get_attribute("src")
     assert src and "bunny-dream.mp4" in src
-    assert not checkpoint_frames(server.work)  # the checkpoint is gone once the video is encoded
+    assert not ckpt.exists()  # the checkpoint is gone once the video is encoded
     out = next(server.work.glob("jobs/video-*/bunny-dream.mp4"))
     assert open_source(str(out)).num_frames == 14
 
@@ -297,6 +314,24 @@ def test_api_bad_input_is_a_clear_error_and_the_server_keeps_serving(client, ser
     assert _get(server.url)[0] == 200
 
 
+def test_api_cancel_stops_the_render_and_the_next_job_runs(client, server):
+    before = checkpoints(server.work)
+    job = client.submit(handle_file(str(BUNNY)), max_side="96", end="30", iterations="2", octaves="1",
+                        api_name="/dream_video")
+    folder = new_checkpoint(server.work, before)
+    while len(frames_in(folder)) < 1:
+        time.sleep(0.1)
+    assert job.cancel()
+    time.sleep(3)  # within one ascent step (a fraction of a second here), and then some
+    kept = len(frames_in(folder))
+    time.sleep(2)
+    assert len(frames_in(folder)) == kept < 30, "the render went on after the client cancelled"
+    # The device is free again: the next job does not wait for the cancelled one's frames.
+    t = time.monotonic()
+    client.predict(handle_file(str(COFFEE)), max_side="80", **TINY, api_name="/dream_image")
+    assert time.monotonic() - t < 20
+
+
 def test_serves_only_its_own_files(server, client):
     base = server.url + "gradio_api/file="
     for path in ("/etc/passwd", str(ROOT / "README.md"), str(server.work / ".." / "x")):
@@ -321,17 +356,18 @@ def test_a_remote_host_is_served_only_when_asked_with_a_warning(monkeypatch, cap
 def test_ctrl_c_cancels_the_running_job_and_stops(server, client):
     """Last: SIGINT while a video job runs -> the job stops with a consistent checkpoint, the server
     exits 0 without a traceback, and the same job resumes from the frames it kept."""
+    before = checkpoints(server.work)
     job = client.submit(handle_file(str(BUNNY)), max_side="96", end="40", iterations="2", octaves="1",
                         api_name="/dream_video")
+    folder = new_checkpoint(server.work, before)
     deadline = time.monotonic() + 90
-    while len(checkpoint_frames(server.work)) < 2:
+    while len(frames_in(folder)) < 2:
         assert time.monotonic() < deadline and not job.done(), "no frame saved"
         time.sleep(0.2)
     code, out, err = server.stop(signal.SIGINT)
     assert code == 0, err
     assert "Traceback" not in err and "stopped" in err
-    frames = checkpoint_frames(server.work)
-    folder = frames[0].parent
+    frames = frames_in(folder)
     assert [f.name for f in frames] == [f"frame_{i:06d}.png" for i in range(len(frames))]
     assert 2 <= len(frames) < 40
     assert not [n for n in os.listdir(folder) if ".tmp" in n]

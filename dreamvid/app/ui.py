@@ -36,6 +36,7 @@ The only module that imports gradio, lazily: nothing else imports this one.
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import html
 import json
@@ -313,36 +314,56 @@ class Jobs:
         self.jobs_dir = self.work / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.run_options = RunOptions(device=device).validate()
-        self._tokens: Dict[str, threading.Event] = {}
+        self._live: Dict[str, List[threading.Event]] = {}   # session -> its jobs' cancel tokens
+        self._pending: Dict[str, "collections.deque"] = {}  # session -> tokens armed, not yet started
         self._workers: set = set()
         self._lock = threading.Lock()
         self._device = threading.Lock()  # one render at a time, whatever the web server does
         self.closing = threading.Event()
 
-    # -- cancel tokens, one per page session ----------------------------------------------
+    # -- cancel tokens: one per job, found by the page session that started it ---------------
 
     def arm(self, session: str) -> None:
-        """Dream was pressed: a fresh token unless this session's live one still runs jobs."""
+        """Dream was pressed: the job's token exists from now on, so Cancel reaches a job that
+        is still waiting in the queue (it stops as soon as it starts)."""
+        t = threading.Event()
         with self._lock:
-            t = self._tokens.get(session)
-            if t is None or t.is_set():
-                self._tokens[session] = threading.Event()
+            self._pending.setdefault(session, collections.deque()).append(t)
+            self._live.setdefault(session, []).append(t)
 
-    def token(self, session: str) -> threading.Event:
+    def _claim(self, session: str) -> threading.Event:
+        """The token of a job that starts now: the one Dream armed, or a new one (API calls)."""
         with self._lock:
-            return self._tokens.setdefault(session, threading.Event())
+            pending = self._pending.get(session)
+            t = pending.popleft() if pending else None
+            if pending is not None and not pending:
+                del self._pending[session]
+            if t is None:
+                t = threading.Event()
+                self._live.setdefault(session, []).append(t)
+            return t
+
+    def _release(self, session: str, t: threading.Event) -> None:
+        with self._lock:
+            live = self._live.get(session, [])
+            if t in live:
+                live.remove(t)
+            if not live:
+                self._live.pop(session, None)
 
     def cancel(self, session: str) -> None:
+        """Cancel: stop this session's running and queued jobs."""
         with self._lock:
-            t = self._tokens.get(session)
-        if t is not None:
+            tokens = list(self._live.get(session, ()))
+        for t in tokens:
             t.set()
 
     def shutdown(self, timeout: float = 120.0) -> None:
         """Cancel every job and wait (up to `timeout` s) for their renders to stop."""
         self.closing.set()
         with self._lock:
-            tokens, workers = list(self._tokens.values()), list(self._workers)
+            tokens = [t for live in self._live.values() for t in live]
+            workers = list(self._workers)
         for t in tokens:
             t.set()
         deadline = time.monotonic() + timeout
@@ -439,9 +460,15 @@ class Jobs:
     def run(self, kind: str, values: Dict[str, Any], session: str) -> Iterator[Update]:
         """Run one job, yielding what the page shows as it goes. Raises DreamvidError (bad input
         or a failed render: the status says so first) or Cancelled (after the stopped status)."""
+        token = self._claim(session)
+        try:
+            yield from self._run(kind, values, token)
+        finally:
+            self._release(session, token)
+
+    def _run(self, kind: str, values: Dict[str, Any], token: threading.Event) -> Iterator[Update]:
         status = Status(kind)
         yield Update(status.html(), clear=True)
-        token = self.token(session)
         if self.closing.is_set():
             raise DreamvidError("the server is stopping: start it again to dream")
         job = None
@@ -490,6 +517,8 @@ class Jobs:
                 outcome["error"] = e
             finally:
                 events.put(end)
+                with self._lock:
+                    self._workers.discard(threading.current_thread())
 
         worker = threading.Thread(target=work, name=f"dreamvid-{job.kind}", daemon=True)
         with self._lock:
@@ -520,11 +549,11 @@ class Jobs:
                     yield Update(status.html(), preview=_shrink(preview))
                     preview, last_yield = None, now
         finally:
-            if worker.is_alive():  # the page went away mid-job: stop the render, keep the device free
+            # Closed early (the page or API client cancelled, or went away): stop the render. Not
+            # joined here (Gradio closes iterators on its event loop); the device lock makes the
+            # next job wait until this render has stopped, within one ascent step.
+            if worker.is_alive():
                 token.set()
-                worker.join()
-            with self._lock:
-                self._workers.discard(worker)
         err = outcome.get("error")
         if err is not None:
             if isinstance(err, DreamvidError):
@@ -786,36 +815,38 @@ def _api_function(kind: str, steps, gr):
     """The endpoint's function, with the fields as named parameters (gradio_client passes them by
     name; blank ones take the preset's value)."""
 
-    def finish(values: Dict[str, Any], request) -> str:
-        last = None
+    def finish(values: Dict[str, Any], request) -> Iterator[Any]:
+        # A generator, like the page's: Gradio can close it when the client cancels the job
+        # (gradio_client's Job.cancel()), which stops the render. Only the last value is the result.
         for u in steps(kind, values, request, api=True):
-            last = u
-        if last is None or not last.result:
-            raise gr.Error("the job ended without a result")
-        return last.result
+            if u.result:
+                yield u.result
+                return
+            yield gr.skip()
+        raise gr.Error("the job ended without a result")
 
     if kind == "image":
         def dream_image(image, preset=DEFAULT_PRESET, model="", step="", iterations="", octaves="", layers="",
-                        seed="", max_side="", request: gr.Request = None) -> str:
+                        seed="", max_side="", request: gr.Request = None):
             """Dream an image file with a preset (and optional field overrides); returns the PNG."""
-            return finish(dict(zip(TAB_FIELDS["image"], (image, preset, model, step, iterations, octaves, layers,
+            yield from finish(dict(zip(TAB_FIELDS["image"], (image, preset, model, step, iterations, octaves, layers,
                                                          seed, max_side))), request)
         return _takes_request(dream_image, gr)
     if kind == "video":
         def dream_video(video, preset=DEFAULT_PRESET, model="", step="", iterations="", octaves="", layers="",
                         seed="", max_side="", blend="", next_iterations="", flow="dis", start="", end="",
-                        request: gr.Request = None) -> str:
+                        request: gr.Request = None):
             """Dream a video file; returns the MP4. Resumes a stopped job with the same settings."""
-            return finish(dict(zip(TAB_FIELDS["video"], (video, preset, model, step, iterations, octaves, layers,
+            yield from finish(dict(zip(TAB_FIELDS["video"], (video, preset, model, step, iterations, octaves, layers,
                                                          seed, max_side, blend, next_iterations, flow, start,
                                                          end))), request)
         return _takes_request(dream_video, gr)
 
     def zoom_loop(image, begin="", preset=DEFAULT_PRESET, model="", step="", iterations="", octaves="", layers="",
                   seed="", max_side="", frames="", zoom="", rotate="", frame_iterations="",
-                  frame_octaves="", steady="", loop=True, request: gr.Request = None) -> str:
+                  frame_octaves="", steady="", loop=True, request: gr.Request = None):
         """An endless zoom loop from an image (or begin='noise' / '#203040'); returns the GIF."""
-        return finish(dict(zip(TAB_FIELDS["zoom"], (image, begin, preset, model, step, iterations, octaves, layers,
+        yield from finish(dict(zip(TAB_FIELDS["zoom"], (image, begin, preset, model, step, iterations, octaves, layers,
                                                     seed, max_side, frames, zoom, rotate, frame_iterations,
                                                     frame_octaves, steady, loop))), request)
     return _takes_request(zoom_loop, gr)
