@@ -334,7 +334,9 @@ def test_api_cancel_stops_the_render_and_the_next_job_runs(client, server):
 
 def test_serves_only_its_own_files(server, client):
     base = server.url + "gradio_api/file="
-    for path in ("/etc/passwd", str(ROOT / "README.md"), str(server.work / ".." / "x")):
+    secret = server.work.parent / "secret.txt"  # beside the work folder, in the temp dir
+    secret.write_text("not for the page")
+    for path in ("/etc/passwd", str(ROOT / "README.md"), str(secret), str(server.work / "jobs" / ".." / ".." / "secret.txt")):
         assert _get(base + path)[0] in (403, 404), path
     job_file = next(server.work.glob("jobs/image-*/coffee-dream.png"))
     assert _get(base + str(job_file))[0] == 200

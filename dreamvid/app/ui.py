@@ -509,8 +509,7 @@ class Jobs:
         def work():
             try:
                 with self._device:
-                    token_checked = token.is_set()
-                    if token_checked:
+                    if token.is_set():  # cancelled while it waited for the device
                         raise Cancelled("cancelled before it started")
                     outcome["output"] = job.call(on_event=events.put, cancel=token)
             except BaseException as e:  # handed to the page's thread, which raises or reports it
