@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -26,7 +27,7 @@ from dreamvid.dist import render_distributed  # noqa: E402
 from dreamvid.engine.dreamer import Dreamer  # noqa: E402
 from dreamvid.errors import DreamvidError, SettingError  # noqa: E402
 from dreamvid.io.sources import open_source  # noqa: E402
-from dreamvid.pipeline.segments import Segment, plan_segments, scene_cuts  # noqa: E402
+from dreamvid.pipeline.segments import Segment, auto_segment_frames, plan_segments, scene_cuts  # noqa: E402
 from dreamvid.pipeline.video import join_segments, render_segment  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -95,6 +96,8 @@ def test_planner_cuts_first_then_runs_with_warmup_inside_the_scene():
     assert plan_segments(0, 9, [], 3, 5)[1].exact  # its warm-up starts at frame 0: exact
     assert all(s.warmup == 0 and s.exact for s in plan_segments(0, 9, [], 3, 5, carries=False))
     assert plan_segments(5, 9, [2, 7, 20], 10, 3) == [Segment(5, 7, 0, True), Segment(7, 9, 0, True)]
+    # The default length shares a film out in whole rounds: no worker idles at the end.
+    assert (auto_segment_frames(1000, 16), auto_segment_frames(5000, 16), auto_segment_frames(12, 2)) == (63, 157, 6)
     with pytest.raises(SettingError, match="segment_frames must be at least 2"):
         plan_segments(0, 9, [], 1, 0)
     with pytest.raises(SettingError, match="warmup must be >= 0"):
@@ -171,6 +174,22 @@ def test_a_killed_worker_is_replaced_and_the_frames_are_identical(ray_session, t
     plan = [Segment(0, 6, 0), Segment(6, 12, 2)]
     ref = one_process(clip, plan, tmp_path)
     assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), ref)) and len(frames_of(out)) == 12
+
+
+def test_a_cancelled_render_stops_every_worker_and_resumes(ray_session, tmp_path):
+    from dreamvid import Cancelled
+    clip = make_video(tmp_path, size="96x64", frames=8)
+    out = str(tmp_path / "c") + "/"
+    cancel = threading.Event()
+    with pytest.raises(Cancelled, match=r"stopped; the \d+ finished frames are kept in .*segments: run the same"):
+        render_distributed(clip, out, SETTINGS, VideoSettings(), RUN, workers=2, segment_frames=4, warmup=1,
+                           on_event=lambda e: e.kind == "frame" and cancel.set(), cancel=cancel)
+    assert not [n for n in ray.util.list_named_actors() if n.startswith("dreamvid-worker-")]
+    events = []
+    render_distributed(clip, out, SETTINGS, VideoSettings(), RUN, workers=2, segment_frames=4, warmup=1,
+                       on_event=events.append)
+    assert [e.text for e in events if e.kind == "message"][0].startswith("resuming: ")
+    assert len(frames_of(out)) == 8
 
 
 def _cli(*args, **kw):

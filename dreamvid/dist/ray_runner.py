@@ -527,7 +527,7 @@ class _Driver:
                     for a, lo, hi in zip(idle, edges, edges[1:]) if hi > lo]
             for found in self._get_all(refs):
                 cuts.extend(found)
-        f = self.segment_frames or auto_segment_frames(self.total, self.n, self.warmup)
+        f = self.segment_frames or auto_segment_frames(self.total, self.n)
         plan = plan_segments(self.start, self.end, cuts, f, self.warmup, carries(self.video))
         self.rf.write_plan({"key": key, "segment_frames": f, "cuts": sorted(cuts),
                             "segments": [s.to_dict() for s in plan]})

@@ -96,13 +96,13 @@ def plan_segments(start: int, end: int, cuts: Iterable[int], segment_frames: int
     return plan
 
 
-def auto_segment_frames(frames: int, workers: int, warmup: int = DEFAULT_WARMUP,
-                        cap: int = DEFAULT_SEGMENT_FRAMES) -> int:
-    """A segment length for `workers` workers on a film of `frames` frames: at most `cap`, and
-    short enough that every worker gets a segment (ceil(frames / workers)), but not shorter
-    than 2·warm-up (below that a segment would spend more on warming up than on its frames)."""
-    per_worker = math.ceil(frames / max(1, workers))
-    return max(MIN_SEGMENT_FRAMES, min(cap, max(per_worker, 2 * warmup)))
+def auto_segment_frames(frames: int, workers: int, cap: int = DEFAULT_SEGMENT_FRAMES) -> int:
+    """A segment length for `workers` workers on a film of `frames` frames: the film shared out
+    in whole rounds (every worker gets the same number of segments: k·workers segments, k the
+    fewest rounds that keep a segment at most `cap` frames), so no worker idles at the end."""
+    workers = max(1, workers)
+    rounds = math.ceil(frames / (workers * cap))
+    return max(MIN_SEGMENT_FRAMES, math.ceil(frames / (workers * rounds)))
 
 
 # --------------------------------------------------------------------------------- scene cuts
