@@ -16,9 +16,17 @@ and prints each step's ratio to the reference, the best configuration and the on
 picks by default on this machine (precision auto and models.layout_for).
 With --4k it also dreams one 3840x2160 frame in tiles (default configuration) and prints the
 peak resident memory.
+
+With --look DIR it compares the look instead: each model dreams samples/coffee.jpg (longest side
+--look-side, 4 octaves x 8 iterations at the model's reference layers) with the plain fp32
+network, with it on the input plus ±0.5/255 noise (the "chaos floor": a whole dream amplifies any
+last-bit difference), with the fp32 fast layout and in bf16, prints the dream strength
+mean |dream − input| beside mean |x − plain fp32| for each (uint8 levels) and writes
+DIR/look-MODEL.png (input | fp32 | bf16) to look at.
 """
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -99,10 +107,49 @@ def bench_model(name: str, size, repeats: int, configs) -> dict:
         m = load_model(name, weights=weights, device=cpu, channels_last=cl, fold_bn=fold, precision=prec)
         ascent = Ascent(m, _objective(m, name)[0], 4096, resolve_precision(prec, cpu))
         steps.append(lambda a=ascent: ascend(x, a, settings, make_generator(1)))
-    times = best_of([bare] + steps, repeats)
-    base, by_config = times[0], dict(zip(names, times[1:]))
+        if c == default:  # the bare pass of the default configuration: dreamvid's own overhead
+            fast_stages, fast = m._stages[: m.depth(deepest) + 1], m
+
+            def bare_default():
+                xx = x.detach().requires_grad_(True)
+                with resolve_precision(prec, cpu).autocast():
+                    hh = (xx.contiguous(memory_format=torch.channels_last) if fast.channels_last else xx)
+                    hh = (hh - fast.mean) / fast.std
+                    for _, fn in fast_stages:
+                        hh = fn(hh)
+                hh.float().pow(2).sum().backward()
+    times = best_of([bare, bare_default] + steps, repeats)
+    base, base_default, by_config = times[0], times[1], dict(zip(names, times[2:]))
     best = min(by_config, key=by_config.get)
-    return {"model": name, "layer": deepest, "bare": base, "steps": by_config, "best": best, "default": default}
+    return {"model": name, "layer": deepest, "bare": base, "bare_default": base_default, "steps": by_config,
+            "best": best, "default": default}
+
+
+def look(name: str, side: int, folder: str) -> None:
+    import cv2
+    import numpy as np
+    from dreamvid.core.convert import to_tensor, to_uint8
+    cpu = torch.device("cpu")
+    rgb = cv2.cvtColor(cv2.imread(os.path.join(os.path.dirname(__file__), os.pardir, "samples", "coffee.jpg")),
+                       cv2.COLOR_BGR2RGB)
+    s = side / max(rgb.shape[:2])
+    rgb = cv2.resize(rgb, (round(rgb.shape[1] * s), round(rgb.shape[0] * s)), interpolation=cv2.INTER_AREA)
+    x = to_tensor(rgb, cpu)
+    noise = (torch.rand(x.shape, generator=make_generator(9)) - 0.5) / 255
+    settings = settings_from_preset(None, seed=0, iterations=8, octaves=4).replace(model=name, layers=tuple(LAYERS[name]))
+    weights = None if name == "efficientnet_lite0" else "random"
+    out = {}
+    for key, prec, fast, inp in (("fp32", "fp32", False, x), ("fp32 noisy input", "fp32", False, (x + noise).clamp(0, 1)),
+                                 ("fp32 cl+fold", "fp32", True, x), ("bf16", "bf16", True, x)):
+        torch.manual_seed(0)  # the same random weights for every load
+        m = load_model(name, weights, cpu, channels_last=fast, fold_bn=fast)
+        out[key] = to_uint8(dream(inp, m, _objective(m, name)[0], settings, make_generator(0, 0),
+                                  precision=resolve_precision(prec, cpu))).astype(int)
+    ref = out["fp32"]
+    print(f"{name:18s} strength {np.abs(ref - rgb).mean():5.1f} (bf16 {np.abs(out['bf16'] - rgb).mean():5.1f})   "
+          + "   ".join(f"{k}: {np.abs(v - ref).mean():5.1f}" for k, v in out.items() if k != "fp32"), flush=True)
+    row = np.concatenate([rgb, ref.astype(np.uint8), out["bf16"].astype(np.uint8)], axis=1)
+    cv2.imwrite(os.path.join(folder, f"look-{name}.png"), cv2.cvtColor(row, cv2.COLOR_RGB2BGR))
 
 
 def bench_4k() -> None:
@@ -127,18 +174,27 @@ def main() -> None:
     p.add_argument("--models", default="efficientnet_lite0,googlenet,inception_v3")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--4k", dest="four_k", action="store_true", help="also dream a 4K frame in tiles")
+    p.add_argument("--look", metavar="DIR", help="compare the look of bf16 and fp32 dreams instead (PNGs to DIR)")
+    p.add_argument("--look-side", type=int, default=400)
     a = p.parse_args()
+    if a.look:
+        os.makedirs(a.look, exist_ok=True)
+        print(f"samples/coffee.jpg at {a.look_side} px, 4 octaves x 8 iterations; mean |difference| in uint8 levels")
+        for name in a.models.split(","):
+            look(name, a.look_side, a.look)
+        return
     size = tuple(int(v) for v in a.size.split("x"))
     configs = a.configs.split(",")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU ({torch.backends.cpu.get_cpu_capability()}, "
           f"native bf16: {cpu_has_native_bf16()}), {a.size}, best of {a.repeats}, seconds per step")
     print(f"{'model':18s} {'layer':12s} {'fp32 bare':>9s} " + " ".join(f"{c:>12s}" for c in configs)
-          + "   best (ratio)            default (ratio)")
+          + "   best (ratio)          default (ratio, overhead over its own bare pass)")
     for name in a.models.split(","):
         r = bench_model(name, size, a.repeats, configs)
         st, base = r["steps"], r["bare"]
         print(f"{name:18s} {r['layer']:12s} {base:9.3f} " + " ".join(f"{st[c]:12.3f}" for c in configs)
-              + f"   {r['best']:14s} {st[r['best']] / base:.2f}x   {r['default']:14s} {st[r['default']] / base:.2f}x",
+              + f"   {r['best']:14s} {st[r['best']] / base:.2f}x   {r['default']:14s} {st[r['default']] / base:.2f}x "
+              f"{100 * (st[r['default']] / r['bare_default'] - 1):+.1f}%",
               flush=True)
     if a.four_k:
         bench_4k()

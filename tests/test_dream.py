@@ -95,6 +95,15 @@ def test_tiled_gradient_matches_untiled(lite):
     assert (tiled - whole).abs().mean() < 0.1 * change
 
 
+def test_batched_tiles_give_the_same_gradient(lite):
+    """Same-sized tiles in one network pass: the same loss and gradient up to rounding."""
+    x = torch.rand(1, 3, 300, 400, generator=make_generator(0))
+    obj = layer("block6") + layer("block9", 0.5)
+    (l1, g1), (l4, g4) = (Ascent(lite, obj, 128, batch_tiles=b)(x, make_generator(5)) for b in (1, 4))
+    assert l4 == pytest.approx(l1, rel=1e-4)
+    assert (g4 - g1).abs().max() <= 1e-4 * g1.abs().max()
+
+
 def test_octave_shapes_and_small_octaves_dropped():
     shapes = octave_shapes(360, 640, 4, 1.4, 32)
     assert shapes[-1] == (360, 640) and len(shapes) == 4

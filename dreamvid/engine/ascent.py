@@ -7,7 +7,7 @@ Steps are stated in that [0, 1] pixel space: Keras DeepDream's step 0.01 on [-1,
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -46,13 +46,18 @@ class Ascent:
     starts on the network's stride grid (a multiple of ALIGN) and has the whole image's size
     modulo ALIGN (same "SAME" padding at every level): inside, it sees exactly what the whole
     image's forward pass sees.
+
+    batch_tiles > 1 runs up to that many same-sized crops as one batch (one network pass: fewer,
+    larger kernels, for GPUs); each crop's loss is still its own, so the gradient is the same up
+    to rounding.
     """
 
     ALIGN = 32  # the largest total stride of any registered model
 
     def __init__(self, model: DreamModel, objective: Objective, tile_size: int,
-                 precision: Precision = FP32):
+                 precision: Precision = FP32, batch_tiles: int = 1):
         self.model = model
+        self.batch_tiles = max(1, batch_tiles)
         self.objective = objective
         self.precision = precision
         self.scaler = LossScaler() if precision.scaled else None  # one per dream() call
@@ -67,6 +72,17 @@ class Ascent:
         """Loss (scalar, detached) and its gradient (same shape as x) for a whole region."""
         x = x.detach().requires_grad_(True)
         return loss_and_grad(lambda: self.model(x, self.layers), self.objective, x, self.precision, self.scaler)
+
+    def _batch(self, crops: List[torch.Tensor]) -> Tuple[List[float], torch.Tensor]:
+        """Losses of k same-sized crops (1, 3, h, w) and their gradients (k, 3, h, w), one pass."""
+        x = torch.cat(crops).detach().requires_grad_(True)
+        losses: List[torch.Tensor] = []
+
+        def objective(acts):
+            losses[:] = [self.objective({n: a[i:i + 1] for n, a in acts.items()}) for i in range(len(crops))]
+            return torch.stack(losses).sum()
+        _, grad = loss_and_grad(lambda: self.model(x, self.layers), objective, x, self.precision, self.scaler)
+        return [float(v.detach()) for v in losses], grad
 
     def _spans(self, n: int, offset: int):
         """[(keep0, keep1, crop0, crop1)] covering 0..n: kept tiles and their aligned crops."""
@@ -91,12 +107,26 @@ class Ascent:
         total = 0.0
         # A random grid offset per step moves the seams, on top of the jitter roll.
         oy, ox = a * _randint(gen, t // a), a * _randint(gen, t // a)
-        for y0, y1, ya, yb in self._spans(h, oy):
-            for x0, x1, xa, xb in self._spans(w, ox):
+        tiles = [(ys, xs) for ys in self._spans(h, oy) for xs in self._spans(w, ox)]
+        if self.batch_tiles == 1:
+            for (y0, y1, ya, yb), (x0, x1, xa, xb) in tiles:
                 share = (yb - ya) * (xb - xa) / (h * w)
                 loss, g = self._region(x[..., ya:yb, xa:xb])
                 grad[..., y0:y1, x0:x1] = g[..., y0 - ya:y1 - ya, x0 - xa:x1 - xa] * share
                 total += float(loss) * (y1 - y0) * (x1 - x0) / (h * w)
+            return total, grad
+        by_shape: Dict[Tuple[int, int], list] = {}
+        for tile in tiles:
+            (_, _, ya, yb), (_, _, xa, xb) = tile
+            by_shape.setdefault((yb - ya, xb - xa), []).append(tile)
+        for group in by_shape.values():
+            for k in range(0, len(group), self.batch_tiles):
+                chunk = group[k:k + self.batch_tiles]
+                losses, g = self._batch([x[..., ya:yb, xa:xb] for (_, _, ya, yb), (_, _, xa, xb) in chunk])
+                for i, ((y0, y1, ya, yb), (x0, x1, xa, xb)) in enumerate(chunk):
+                    share = (yb - ya) * (xb - xa) / (h * w)
+                    grad[..., y0:y1, x0:x1] = g[i:i + 1, :, y0 - ya:y1 - ya, x0 - xa:x1 - xa] * share
+                    total += losses[i] * (y1 - y0) * (x1 - x0) / (h * w)
         return total, grad
 
 
@@ -134,7 +164,7 @@ def ascend(img: torch.Tensor, ascent: Ascent, settings: DreamSettings, gen: torc
 def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings: DreamSettings,
           gen: torch.Generator, on_step: Optional[Callable[[], None]] = None,
           octaves: Optional[int] = None, iterations: Optional[int] = None,
-          precision: Precision = FP32,
+          precision: Precision = FP32, batch_tiles: int = 1,
           extra: Optional[Callable[[StepTransforms], StepTransforms]] = None) -> torch.Tensor:
     """Octave gradient ascent: (1, 3, H, W) in [0, 1] -> dreamed (1, 3, H, W) in [0, 1].
 
@@ -143,6 +173,7 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
     `octaves` / `iterations` override the settings (video frames after the first use fewer).
     gen: CPU torch.Generator driving jitter and tile offsets (seed it for reproducibility).
     precision: of the network pass (engine/precision.py); the image stays float32.
+    batch_tiles: tiles of a large image per network pass (see Ascent).
     extra: extends each step's transforms (e.g. transforms.carried_dream for video frames).
     """
     s = settings
@@ -152,7 +183,7 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
         raise DreamvidError(f"image {w}x{h} is too small for layer {ascent_layers[-1]} of {model.name}: "
                             f"use at least {min_side // 2} px on the short side, or a shallower layer")
     shapes = octave_shapes(h, w, s.octaves if octaves is None else octaves, s.octave_scale, min_side)
-    ascent = Ascent(model, objective, s.tile_size, precision)
+    ascent = Ascent(model, objective, s.tile_size, precision, batch_tiles)
     transforms = step_transforms(s)
     if extra is not None:
         transforms = extra(transforms)

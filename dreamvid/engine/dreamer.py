@@ -26,7 +26,8 @@ class Dreamer:
     device: "auto" | "cpu" | "cuda" | "mps" or a torch.device; weights: see models.load_model.
     guide_image: RGB uint8 (H, W, 3), the image `settings.guide` names (read by the caller: the
     engine reads no files). precision: "auto" | "fp32" | "bf16" | "fp16" for the network pass
-    (engine/precision.py); the resolved one is part of :attr:`identity`.
+    (engine/precision.py); the resolved one is part of :attr:`identity`. batch_tiles: tiles of a
+    large image per network pass (see ascent.Ascent; for GPUs, measure with bench/gpu.py).
 
     Per-frame settings: every call takes ``settings=`` (the DreamSettings in force at that frame)
     overriding the ascent knobs and the layer weights for that call. The model is never rebuilt;
@@ -36,8 +37,10 @@ class Dreamer:
     """
 
     def __init__(self, settings: DreamSettings, device="auto", weights: Optional[str] = None, *,
-                 guide_image: Optional[np.ndarray] = None, precision: str = DEFAULT_PRECISION):
+                 guide_image: Optional[np.ndarray] = None, precision: str = DEFAULT_PRECISION,
+                 batch_tiles: int = 1):
         self.settings = settings.validate()
+        self.batch_tiles = batch_tiles
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.precision = resolve_precision(precision, self.device)
         if settings.guide and guide_image is None:
@@ -105,7 +108,7 @@ class Dreamer:
         s, objective = self._frame(settings)
         gen = make_generator(s.seed, index)
         return dream(x.to(self.device), self.model, objective, s, gen, on_step, octaves, iterations,
-                     self.precision, extra=extra)
+                     self.precision, self.batch_tiles, extra=extra)
 
     def __call__(self, rgb: np.ndarray, index: int = 0, on_step: Optional[Callable[[], None]] = None,
                  octaves: Optional[int] = None, iterations: Optional[int] = None, *,
