@@ -83,7 +83,7 @@ class VideoJob(FrameJob):
                  "video": self.video.to_dict()}
         if not self.frames.constant:
             ident["vary"] = self.frames.identity(range(self.video.start, self._film_end()))
-        if self.first != self.video.start or self.end != self._film_end():
+        if self.keep_from != self.video.start or self.first != self.video.start or self.end != self._film_end():
             ident["segment"] = {"first": self.first, "keep_from": self.keep_from, "end": self.end}
         return ident
 
