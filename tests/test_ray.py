@@ -110,6 +110,13 @@ def test_scene_cuts_are_found_where_the_render_dreams_afresh(cut_clip):
     assert scene_cuts(open_source(cut_clip).frames(), video.replace(flow="none")) == []
 
 
+def test_a_last_segment_whose_warmup_reaches_the_first_frame_joins(tmp_path, one_thread):
+    """Its checkpoint says which frames it keeps (it once looked like a whole-film render)."""
+    clip = make_video(tmp_path, size="96x64", frames=4)
+    got = one_process(clip, [Segment(0, 2, 0), Segment(2, 4, 2)], tmp_path)
+    assert len(got) == 4
+
+
 def test_two_workers_equal_the_one_process_render_of_the_plan(ray_session, cut_clip, tmp_path, one_thread):
     events = []
     out = str(tmp_path / "dist") + "/"

@@ -32,7 +32,7 @@ from ..temporal.metrics import temporal_stats
 #: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"):
 #: the warm-up makes the seam step look like any other step (E_warp <= 1.5x the median step's);
 #: the segment length keeps a segment's fixed cost (its cold first frame and warm-up) near 10 %.
-DEFAULT_WARMUP = 12
+DEFAULT_WARMUP = 4
 DEFAULT_SEGMENT_FRAMES = 240
 MIN_SEGMENT_FRAMES = 2
 
