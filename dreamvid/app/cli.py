@@ -102,6 +102,12 @@ def build_main_parser() -> argparse.ArgumentParser:
     v.add_argument("--blend", type=float, help=f"weight of the carried dream, below 1 (default {VideoSettings.blend})")
     v.add_argument("--next-iterations", type=int, help="iterations per octave after the first frame")
     v.add_argument("--next-octaves", type=int, help="octaves after the first frame")
+    v.add_argument("--temporal-weight", type=float, help="pull toward the carried dream after each step of a "
+                   f"later frame, share of the gap per step, 0 = off (default {VideoSettings.temporal_weight})")
+    v.add_argument("--temporal-damping", type=float, help="damping of the ascent step where the dream "
+                   f"carries over, 0..1 (default {VideoSettings.temporal_damping})")
+    v.add_argument("--temporal-fresh", type=float, help="extra ascent step where the frame shows something "
+                   f"new (disocclusions, a pan's entering edge), 0..4 (default {VideoSettings.temporal_fresh})")
     v.add_argument("--start", type=int, help="first frame index (default 0)")
     v.add_argument("--end", type=int, help="frame index to stop before (default: the end)")
     v.add_argument("--fps", help="frame rate for frame folders (e.g. 25 or 30000/1001)")
@@ -178,6 +184,8 @@ def run_options(a: argparse.Namespace) -> RunOptions:
 def _video_settings(a: argparse.Namespace) -> VideoSettings:
     base = VideoSettings(**get_preset(a.preset or DEFAULT_PRESET).video)
     given = dict(flow=a.flow, blend=a.blend, next_iterations=a.next_iterations, next_octaves=a.next_octaves,
+                 temporal_weight=a.temporal_weight, temporal_damping=a.temporal_damping,
+                 temporal_fresh=a.temporal_fresh,
                  start=a.start, end=a.end, max_side=a.max_side, fps=parse_fps(a.fps) if a.fps else None)
     return base.replace(**{k: v for k, v in given.items() if v is not None}).validate()
 

@@ -59,9 +59,14 @@ class VideoSettings:
     # (c): after each ascent step, x ← x − weight·c·(x − warp(previous dream)); the step itself is
     # scaled by 1 − damping·c + fresh·(1 − c) (damped where carried, larger where the frame shows
     # something new). 0, 0, 0 = the plain carry (the method before it).
-    temporal_weight: float = 0.0
+    # Chosen on a fast pan (bench/RESULTS.md, "Temporal coherence, second step"): weight 0.3 / 0.5
+    # / 0.7 / 0.85 / 1 left R = 0.11 / 0.07 / 0.06 / 0.04 / 0.04 of independent frames' flicker;
+    # fresh 1 (a 2x step where nothing carries) brings a pan's entering strip to the strength of the
+    # rest at once (without it: 0.6x, for several frames; 1.5 overshoots and speckles); damping
+    # added nothing at 0.85 and weakened the dream at 0.7 (S 0.92).
+    temporal_weight: float = 0.85
     temporal_damping: float = 0.0
-    temporal_fresh: float = 0.0
+    temporal_fresh: float = 1.0
     cut_below: float = 0.2               # carried (reliable-flow) share of a frame below which it is a
                                          # scene cut, dreamed afresh like a first frame (0 = never)
     start: int = 0                       # first frame index (inclusive)
