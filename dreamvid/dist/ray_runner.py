@@ -546,6 +546,9 @@ class _Driver:
     def _result(self, ref):
         try:
             return self.ray.get(ref)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError):
+            raise DreamvidError("a Ray worker died while looking for scene cuts: run the same command "
+                                "again") from None
         except self.ray.exceptions.RayTaskError as e:
             cause = getattr(e, "cause", None)
             raise (cause if isinstance(cause, BaseException) else e) from None
