@@ -27,8 +27,8 @@ from dreamvid.dist import render_distributed  # noqa: E402
 from dreamvid.engine.dreamer import Dreamer  # noqa: E402
 from dreamvid.errors import DreamvidError, SettingError  # noqa: E402
 from dreamvid.io.sources import open_source  # noqa: E402
-from dreamvid.pipeline.segments import Segment, auto_segment_frames, plan_segments, scene_cuts  # noqa: E402
-from dreamvid.pipeline.video import join_segments, render_segment  # noqa: E402
+from dreamvid.pipeline.segments import Segment, auto_segment_frames, crossfade, plan_segments, scene_cuts  # noqa: E402
+from dreamvid.pipeline.video import render_segment  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -72,36 +72,50 @@ def frames_of(path):
 
 
 def one_process(clip, plan, tmp, video=VideoSettings()):
-    """The one-process render of `plan`: each segment in turn, then one join."""
+    """The one-process render of `plan`: each segment in turn (with its warm-up and lead-out),
+    then the film: each segment's frames, its first `fade` cross-faded from the lead-out before."""
     dreamer = Dreamer(SETTINGS, "cpu")
-    folders = []
+    rendered = []
     for seg in plan:
         folder = str(tmp / f"ref-{seg.name}.dreamvid")
-        render_segment(clip, folder, seg.start, seg.end, seg.warmup, video=video, run=RUN, dreamer=dreamer)
-        folders.append(folder)
-    out = str(tmp / "ref") + "/"
-    join_segments(clip, out, folders, video=video, run=RUN)
-    return frames_of(out)
+        render_segment(clip, folder, seg.start, seg.rendered_end, seg.warmup, video=video, run=RUN,
+                       dreamer=dreamer)
+        rendered.append([frames_of(os.path.join(folder, f"frame_{k:06d}.png"))[0]
+                         for k in range(seg.rendered_end - seg.start)])
+    film = []
+    for n, seg in enumerate(plan):
+        for k in range(seg.frames):
+            b = rendered[n][k]
+            film.append(crossfade(rendered[n - 1][plan[n - 1].frames + k], b, k, seg.fade) if k < seg.fade else b)
+    return film
 
 
-def test_planner_cuts_first_then_runs_with_warmup_inside_the_scene():
-    plan = plan_segments(0, 100, [40], segment_frames=25, warmup=8)
-    assert [(s.start, s.end, s.warmup, s.exact) for s in plan] == [
-        (0, 20, 0, True), (20, 40, 8, False),           # scene 0..39: 2 runs of 20
-        (40, 60, 0, True), (60, 80, 8, False), (80, 100, 8, False)]
+def test_planner_cuts_first_then_runs_with_warmup_and_fades_inside_the_scene():
+    plan = plan_segments(0, 100, [40], segment_frames=25, warmup=8, fade=6)
+    assert [(s.start, s.end, s.warmup, s.exact, s.fade, s.leadout) for s in plan] == [
+        (0, 20, 0, True, 0, 6), (20, 40, 8, False, 6, 0),      # scene 0..39: 2 runs of 20
+        (40, 60, 0, True, 0, 6), (60, 80, 8, False, 6, 6), (80, 100, 8, False, 6, 0)]
+    assert plan[0].rendered_end == 26 and plan[1].rendered_end == 40  # no lead-out across a cut
     # A warm-up never reaches back past its scene's first frame; reaching it makes the seam exact.
-    assert plan_segments(0, 30, [10], 12, 8)[1:] == [Segment(10, 20, 0, True), Segment(20, 30, 8, False)]
-    assert plan_segments(0, 30, [15], 10, 8)[2] == Segment(15, 23, 0, True)
+    p = plan_segments(0, 30, [10], 12, 8, fade=0)
+    assert p[1:] == [Segment(10, 20, 0, True), Segment(20, 30, 8, False)]
+    assert plan_segments(0, 30, [15], 10, 8)[2:] == [Segment(15, 23, 0, True), Segment(23, 30, 8, True)]
     assert [s.warmup for s in plan_segments(0, 9, [], 3, 5)] == [0, 3, 5]
-    assert plan_segments(0, 9, [], 3, 5)[1].exact  # its warm-up starts at frame 0: exact
-    assert all(s.warmup == 0 and s.exact for s in plan_segments(0, 9, [], 3, 5, carries=False))
+    assert plan_segments(0, 9, [], 3, 5)[1].exact  # its warm-up starts at frame 0: exact, no fade
+    assert [(s.fade, s.leadout) for s in plan_segments(0, 9, [], 3, 5, fade=6)] == [(0, 0), (0, 3), (3, 0)]
+    assert all(s.warmup == 0 and s.exact and not s.fade
+               for s in plan_segments(0, 9, [], 3, 5, carries=False))
     assert plan_segments(5, 9, [2, 7, 20], 10, 3) == [Segment(5, 7, 0, True), Segment(7, 9, 0, True)]
+    a, b = np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), 90, np.uint8)
+    assert [int(crossfade(a, b, j, 2)[0, 0, 0]) for j in range(2)] == [30, 60]
     # The default length shares a film out in whole rounds: no worker idles at the end.
     assert (auto_segment_frames(1000, 16), auto_segment_frames(5000, 16), auto_segment_frames(12, 2)) == (63, 157, 6)
     with pytest.raises(SettingError, match="segment_frames must be at least 2"):
         plan_segments(0, 9, [], 1, 0)
     with pytest.raises(SettingError, match="warmup must be >= 0"):
         plan_segments(0, 9, [], 4, -1)
+    with pytest.raises(SettingError, match="seam_fade must be >= 0"):
+        plan_segments(0, 9, [], 4, 0, fade=-1)
 
 
 def test_scene_cuts_are_found_where_the_render_dreams_afresh(cut_clip):
@@ -120,13 +134,15 @@ def test_a_last_segment_whose_warmup_reaches_the_first_frame_joins(tmp_path, one
 def test_two_workers_equal_the_one_process_render_of_the_plan(ray_session, cut_clip, tmp_path, one_thread):
     events = []
     out = str(tmp_path / "dist") + "/"
-    render_distributed(cut_clip, out, SETTINGS, VideoSettings(), dataclasses.replace(RUN, keep_frames=True), workers=2, segment_frames=4, warmup=2, on_event=events.append)
+    render_distributed(cut_clip, out, SETTINGS, VideoSettings(), dataclasses.replace(RUN, keep_frames=True),
+                       workers=2, segment_frames=4, warmup=2, seam_fade=2, on_event=events.append)
     folder = out.rstrip("/") + ".dreamvid"
     with open(os.path.join(folder, "plan.json")) as f:
         saved = json.load(f)
     plan = [Segment(**s) for s in saved["segments"]]
     assert saved["cuts"] == [6]
-    assert [(s.start, s.end, s.warmup) for s in plan] == [(0, 3, 0), (3, 6, 2), (6, 9, 0), (9, 12, 2)]
+    assert [(s.start, s.end, s.warmup, s.fade, s.leadout) for s in plan] == [
+        (0, 3, 0, 0, 2), (3, 6, 2, 2, 0), (6, 9, 0, 0, 2), (9, 12, 2, 2, 0)]  # no fade at the cut (6)
     assert sorted(os.listdir(os.path.join(folder, "segments"))) == [s.name + ".dreamvid" for s in plan]
 
     got = frames_of(out)
@@ -141,15 +157,16 @@ def test_two_workers_equal_the_one_process_render_of_the_plan(ray_session, cut_c
     assert (start.total, start.resumed_at) == (12, 0)
     frames = [e for e in events if e.kind == "frame"]
     assert sorted(e.index for e in frames) == list(range(12)) and {e.total for e in frames} == {12}
-    for e in frames:  # the pixels travel with the event, exactly as written
-        assert np.array_equal(e.frame, got[e.index])
+    faded = {s.start + k for s in plan for k in range(s.fade)}
+    for e in frames:  # the pixels travel with the event (as dreamed: before a seam's cross-fade)
+        assert np.array_equal(e.frame, got[e.index]) == (e.index not in faded)
     assert kinds.index("encode") > max(i for i, k in enumerate(kinds) if k == "frame")
     assert any("on 2 Ray workers" in (e.text or "") for e in events)
 
     # All segments finished: the same call only encodes (nothing dreamed again).
     again = []
     render_distributed(cut_clip, out, SETTINGS, VideoSettings(), RunOptions(device="cpu", chunk_frames=None),
-                       workers=2, segment_frames=4, warmup=2, on_event=again.append)
+                       workers=2, segment_frames=4, warmup=2, seam_fade=2, on_event=again.append)
     assert not [e for e in again if e.kind == "frame"]
     assert [e.resumed_at for e in again if e.kind == "start"] == [12]
     assert not os.path.exists(folder), "the run's folder is removed after the encode"
@@ -170,7 +187,7 @@ def test_a_killed_worker_is_replaced_and_the_frames_are_identical(ray_session, t
 
     events = []
     out = str(tmp_path / "dist") + "/"
-    render_distributed(clip, out, SETTINGS, VideoSettings(), RUN, workers=2, segment_frames=6, warmup=2,
+    render_distributed(clip, out, SETTINGS, VideoSettings(), RUN, workers=2, segment_frames=6, warmup=2, seam_fade=3,
                        on_event=lambda e: (events.append(e), on_event(e)))
     assert len(killed) == 2
     died = [e.text for e in events if e.kind == "message" and "worker died" in e.text]
@@ -178,7 +195,8 @@ def test_a_killed_worker_is_replaced_and_the_frames_are_identical(ray_session, t
     resumed = [e.text for e in events if e.kind == "message" and "resuming at" in e.text]
     assert resumed, "the new workers resume the segments from their checkpoints"
     assert sorted({e.index for e in events if e.kind == "frame"}) == list(range(12))
-    plan = [Segment(0, 6, 0), Segment(6, 12, 2)]
+    plan = plan_segments(0, 12, [], 6, 2, fade=3)
+    assert [(s.leadout, s.fade) for s in plan] == [(3, 0), (0, 3)]
     ref = one_process(clip, plan, tmp_path)
     assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), ref)) and len(frames_of(out)) == 12
 
@@ -208,18 +226,29 @@ def _cli(*args, **kw):
 def test_driver_killed_then_rerun_resumes_and_keeps_finished_segments(ray_session, tmp_path):
     clip = make_video(tmp_path, size="96x64", frames=16)
     out = str(tmp_path / "out.mp4")
-    segs = tmp_path / "out.mp4.dreamvid" / "segments"
+    run_folder = tmp_path / "out.mp4.dreamvid"
+    segs = run_folder / "segments"
     cmd = [clip, "-o", out, "--workers", "2", "--ray-address", ray_session, "--segment-frames", "4",
-           "--warmup", "1", "--keep-frames", *FLAGS]
+           "--warmup", "1", "--seam-fade", "2", "--keep-frames", *FLAGS]
+
+    def progress():
+        """segment folder -> (PNG frames saved, frames it renders)."""
+        try:
+            plan = json.loads((run_folder / "plan.json").read_text())["segments"]
+        except (OSError, ValueError):
+            return {}
+        out = {}
+        for seg in map(lambda d: Segment(**d), plan):
+            folder = segs / (seg.name + ".dreamvid")
+            saved = [n for n in os.listdir(folder) if n.startswith("frame_")] if folder.is_dir() else []
+            out[folder.name] = (len(saved), seg.rendered_end - seg.start)
+        return out
+
     proc = _cli(*cmd)
     deadline = time.time() + 300
-    finished = {}
     while time.time() < deadline and proc.poll() is None:
-        done = {}
-        for name in sorted(os.listdir(segs)) if segs.is_dir() else []:
-            frames = [n for n in os.listdir(segs / name) if n.startswith("frame_") and n.endswith(".png")]
-            done[name] = frames
-        if sum(len(v) == 4 for v in done.values()) >= 1 and sum(map(len, done.values())) < 16:
+        p = progress()
+        if any(n == total for n, total in p.values()) and not all(n == total for n, total in p.values()):
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # the driver, as kill -9 does
@@ -227,31 +256,30 @@ def test_driver_killed_then_rerun_resumes_and_keeps_finished_segments(ray_sessio
     assert proc.returncode == -signal.SIGKILL
     assert not os.path.exists(out)
     # Ray ends the dead driver's workers (their segment locks go with them).
-    pids = []
     for name in os.listdir(segs):
         try:
-            pids.append(int(open(segs / name / "lock").read().strip()))
+            pid = int((segs / name / "lock").read_text().strip())
         except (OSError, ValueError):
-            pass
-    for pid in pids:
+            continue
         while time.time() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 break
             time.sleep(0.2)
-    for name in os.listdir(segs):
-        frames = sorted(n for n in os.listdir(segs / name) if n.endswith(".png"))
-        if len(frames) == 4:
-            finished[name] = {n: os.stat(segs / name / n).st_mtime_ns for n in frames}
-    assert finished, "at least one segment finished before the kill"
+    finished = {}
+    for name, (n, total) in progress().items():
+        if n == total:
+            finished[name] = {f: os.stat(segs / name / f).st_mtime_ns for f in os.listdir(segs / name)
+                              if f.startswith("frame_")}
+    assert finished and len(finished) < 4, "killed after some segments finished, before all did"
 
     proc = _cli(*cmd)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "dreamvid: resuming: " in err
     for name, stamps in finished.items():  # finished segments were not dreamed again
-        assert {n: os.stat(segs / name / n).st_mtime_ns for n in stamps} == stamps
+        assert {f: os.stat(segs / name / f).st_mtime_ns for f in stamps} == stamps
     assert len(frames_of(out)) == 16
 
 

@@ -73,7 +73,7 @@ def _add_dist_flags(p: argparse.ArgumentParser, zoom: bool = False) -> None:
         p.add_argument("--workers", type=int, help=argparse.SUPPRESS)
         p.add_argument("--ray-address", help=argparse.SUPPRESS)
         return
-    from ..pipeline.segments import DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP
+    from ..pipeline.segments import DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP
     d = p.add_argument_group("many GPUs or machines (Ray: pip install 'dreamvid[ray]')")
     d.add_argument("--workers", type=int, metavar="N",
                    help="render with N Ray workers, each a segment at a time (default with --ray-address: "
@@ -85,6 +85,9 @@ def _add_dist_flags(p: argparse.ArgumentParser, zoom: bool = False) -> None:
                         f"{DEFAULT_SEGMENT_FRAMES}); scene cuts start segments too")
     d.add_argument("--warmup", type=int, metavar="W",
                    help=f"frames dreamed before each segment and dropped (default {DEFAULT_WARMUP})")
+    d.add_argument("--seam-fade", type=int, metavar="K",
+                   help=f"frames cross-faded where two segments meet inside a scene (default {DEFAULT_FADE}; "
+                        "0 = a hard switch; seams at scene cuts are exact)")
 
 
 def build_main_parser() -> argparse.ArgumentParser:
@@ -227,11 +230,12 @@ def _print_lists(a: argparse.Namespace) -> bool:
 def _dist_options(a: argparse.Namespace) -> Optional[dict]:
     """render_distributed's keywords when --workers or --ray-address is given, else None."""
     if a.workers is None and a.ray_address is None:
-        for flag, value in (("--segment-frames", a.segment_frames), ("--warmup", a.warmup)):
+        for flag, value in (("--segment-frames", a.segment_frames), ("--warmup", a.warmup), ("--seam-fade", a.seam_fade)):
             if value is not None:
                 raise DreamvidError(f"{flag} shapes a render over Ray workers: add --workers N or --ray-address")
         return None
-    return dict(workers=a.workers, ray_address=a.ray_address, segment_frames=a.segment_frames, warmup=a.warmup)
+    return dict(workers=a.workers, ray_address=a.ray_address, segment_frames=a.segment_frames, warmup=a.warmup,
+                seam_fade=a.seam_fade)
 
 
 def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:

@@ -23,9 +23,10 @@ How it goes (:func:`render_distributed`):
    one ascent step with a consistent checkpoint.
 6. A worker that dies (its process killed, its node lost) fails its task; the driver starts a new
    worker and gives the segment to the next free one, which resumes it from its checkpoint.
-7. When every segment is finished, the driver encodes the output once with
-   :func:`~dreamvid.pipeline.video.join_segments` (audio and exact fps as a one-process render),
-   then removes the run's folder (unless ``keep_frames``).
+7. When every segment is finished, the driver encodes the output once from the segments'
+   checkpoints (audio and exact fps as a one-process render), cross-fading each seam that is not
+   exact over the previous segment's lead-out (pipeline/segments.py), then removes the run's
+   folder (unless ``keep_frames``).
 
 On a cluster the input and the checkpoint folder must be paths every node sees (a shared
 filesystem: ``--checkpoint-dir``); a worker that cannot see them says so.
@@ -50,11 +51,13 @@ from ..core.atomic import atomic_write, make_dirs, remove_empty_dirs, remove_pat
 from ..errors import Cancelled, DreamvidError, SettingError
 from ..io.sinks import output_kind
 from ..pipeline.events import CancelToken, EventHandler, Reporter
-from ..pipeline.segments import (DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment, auto_segment_frames,
-                                 carries, check_plan_settings, plan_segments)
+from ..io.sinks import AudioSpec
+from ..pipeline.job import encode_frames
+from ..pipeline.segments import (DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment,
+                                 auto_segment_frames, carries, check_plan_settings, crossfade, plan_segments)
 from ..pipeline.video import _open as open_film
-from ..pipeline.video import join_segments, source_identity
-from ..store.checkpoint import Checkpoint, checkpoint_folder, describe_differences
+from ..pipeline.video import source_identity
+from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder, describe_differences
 
 try:  # POSIX; elsewhere the lock is advisory only
     import fcntl
@@ -191,7 +194,7 @@ def _segment_done(folder: str) -> int:
 
 def _segment_finished(folder: str, seg: Segment) -> bool:
     """True if the segment's checkpoint holds all its frames, intact (checked, then unlocked)."""
-    if _segment_done(folder) < seg.frames:
+    if _segment_done(folder) < seg.rendered_end - seg.start:
         return False
     try:
         Checkpoint.open_finished(folder).close()
@@ -244,6 +247,27 @@ def connect(ray, address: Optional[str], num_cpus: Optional[int] = None) -> bool
         raise DreamvidError(f"cannot reach a Ray cluster ({where.splitlines()[0]}): start one with "
                             "'ray start --head', or give --ray-address HOST:PORT") from None
     return True
+
+
+def _quiet_worker_deaths() -> None:
+    """Ray prints its own lines on the driver's stdout when a worker dies ('(raylet) A worker
+    died …'); the driver reports that itself as one message event, so in a session it started
+    those lines are dropped (Ray's internal printer, wrapped if present; nothing else changes)."""
+    try:
+        import ray._private.worker as rw
+    except ImportError:  # pragma: no cover
+        return
+    original = getattr(rw, "print_to_stdstream", None)
+    if original is None or getattr(original, "dreamvid_quiet", False):
+        return
+
+    def quiet(data, *args, **kw):
+        if isinstance(data, dict) and data.get("pid") == "raylet":
+            return None
+        return original(data, *args, **kw)
+
+    quiet.dreamvid_quiet = True
+    rw.print_to_stdstream = quiet
 
 
 # ------------------------------------------------------------------------------------ actors
@@ -301,14 +325,16 @@ class Worker:
         _visible(input, "input")
         return scene_cuts(open_source(input, video.fps).frames(lo, hi), video, lo)
 
-    def render(self, input, folder, start, end, warmup, video) -> dict:
+    def render(self, input, folder, start, end, warmup, video, keep=None) -> dict:
+        """Frames start … end − 1 (warm-up before, not kept); events for the first `keep` only (a
+        lead-out's frames are the next segment's, which reports them)."""
         from ..pipeline.video import render_segment
         _visible(os.path.dirname(folder), "checkpoint folder")
         self.ready()
         hub = self.hub
 
         def on_event(e):
-            if e.kind == "frame":
+            if e.kind == "frame" and (keep is None or e.index < keep):
                 hub.frame.remote(start + e.index, e.frame)
             elif e.kind == "message":
                 hub.message.remote(f"frames {start}-{end - 1}: {e.text}")
@@ -385,7 +411,7 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
                        video: Optional[VideoSettings] = None, run: Optional[RunOptions] = None, *,
                        workers: Optional[int] = None, ray_address: Optional[str] = None,
                        segment_frames: Optional[int] = None, warmup: Optional[int] = None,
-                       threads: Optional[int] = None, vary: Optional[Mapping[str, Varying]] = None,
+                       seam_fade: Optional[int] = None, threads: Optional[int] = None, vary: Optional[Mapping[str, Varying]] = None,
                        on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None) -> str:
     """Dream the video `input` into `output` with `workers` Ray workers (see the module doc).
 
@@ -393,7 +419,8 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
     of the cluster, else one per CPU); ray_address (None: a local Ray started for the run;
     "auto": RAY_ADDRESS; HOST:PORT); segment_frames (frames per segment at most; default: the film
     shared out so every worker gets one, at most DEFAULT_SEGMENT_FRAMES); warmup (frames dreamed
-    before a segment, not kept; default DEFAULT_WARMUP); threads (torch threads per CPU worker:
+    before a segment, not kept; default DEFAULT_WARMUP); seam_fade (frames cross-faded at a seam that
+    is not at a scene cut; default DEFAULT_FADE; 0 = a hard cut); threads (torch threads per CPU worker:
     on a CPU they change the last bits of the pixels, so they are part of the plan).
     A Ray session already started by the caller is used as it is (and left running).
     Returns `output`. Bad input raises DreamvidError; a stop raises Cancelled (rerun resumes).
@@ -405,7 +432,8 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise SettingError("threads", threads, "must be at least 1")
     w = DEFAULT_WARMUP if warmup is None else warmup
-    check_plan_settings(DEFAULT_SEGMENT_FRAMES if segment_frames is None else segment_frames, w)
+    k = DEFAULT_FADE if seam_fade is None else seam_fade
+    check_plan_settings(DEFAULT_SEGMENT_FRAMES if segment_frames is None else segment_frames, w, k)
     output_kind(output)
     ray = import_ray()
     settings = (settings or settings_from_preset()).validate()
@@ -420,10 +448,11 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
         if ray_address is None and not ray.is_initialized():
             local_cpus = max(os.cpu_count() or 1, (workers or 1) * (threads or 1))
         own = connect(ray, ray_address, local_cpus)
+        if own:
+            _quiet_worker_deaths()
         try:
             driver = _Driver(ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                             workers, threads, segment_frames, w, local_cpus)
-            driver.cancel = cancel
+                             workers, threads, segment_frames, w, k, local_cpus)
             return driver.run()
         finally:
             if own:
@@ -432,12 +461,12 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
 
 class _Driver:
     def __init__(self, ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                 workers, threads, segment_frames, warmup, local_cpus):
+                 workers, threads, segment_frames, warmup, fade, local_cpus):
         self.ray, self.rf, self.input, self.output = ray, rf, input, output
         self.settings, self.video, self.run_options, self.vary = settings, video, run, vary
         self.reporter, self.source, self.start, self.end = reporter, source, start, end
         self.total = end - start
-        self.segment_frames, self.warmup = segment_frames, warmup
+        self.segment_frames, self.warmup, self.fade = segment_frames, warmup, fade
         self.n, self.actor_options, self.threads, self.gpu = worker_shape(
             ray.cluster_resources(), workers, threads, run.device, local_cpus)
         self.hub = None
@@ -498,7 +527,7 @@ class _Driver:
     def _plan_key(self) -> dict:
         key = {"input": source_identity(self.source, self.input), "video": self.video.to_dict(),
                "settings": self.settings.to_dict(), "weights": self.run_options.weights,
-               "warmup": self.warmup, "threads": None if self.gpu else self.threads,
+               "warmup": self.warmup, "fade": self.fade, "threads": None if self.gpu else self.threads,
                "vary": sorted(self.vary or {})}
         return json.loads(json.dumps(key))
 
@@ -528,7 +557,7 @@ class _Driver:
             for found in self._get_all(refs):
                 cuts.extend(found)
         f = self.segment_frames or auto_segment_frames(self.total, self.n)
-        plan = plan_segments(self.start, self.end, cuts, f, self.warmup, carries(self.video))
+        plan = plan_segments(self.start, self.end, cuts, f, self.warmup, carries(self.video), self.fade)
         self.rf.write_plan({"key": key, "segment_frames": f, "cuts": sorted(cuts),
                             "segments": [s.to_dict() for s in plan]})
         return plan
@@ -574,18 +603,26 @@ class _Driver:
                             "same command again to resume") from None
         finally:
             self._kill_all()
-        folders = [self.rf.segment_folder(s) for s in plan]
-
-        def forward(e):  # the join's own start/done are the driver's
-            if e.kind not in ("start", "done"):
-                self.reporter.emit(e.kind, **{k: v for k, v in e.__dict__.items() if k != "kind"})
-
-        join_segments(self.input, self.output, folders, video=self.video, run=self.run_options,
-                      on_event=forward, cancel=self.cancel)
+        self._encode(plan)
         if not self.run_options.keep_frames:
             self.rf.remove()
         self.reporter.emit("done", output=self.output)
         return self.output
+
+    def _encode(self, plan: List[Segment]) -> None:
+        """The output from the segments' checkpoints, seams cross-faded, audio of the whole range."""
+        ckpts: List[Checkpoint] = []
+        try:
+            for seg in plan:
+                ckpts.append(Checkpoint.open_finished(self.rf.segment_folder(seg)))
+            fps, audio = self.source.fps, None
+            if self.run_options.audio and self.source.has_audio:
+                audio = AudioSpec(self.source.path, float(self.start / fps), float(self.total / fps))
+            film = _Film(plan, ckpts, os.path.join(self.rf.folder, "seams"))
+            encode_frames(film, range(self.total), self.output, fps, audio, self.run_options, self.reporter)
+        finally:
+            for c in ckpts:
+                c.close()
 
     def _render(self, plan: List[Segment]) -> None:
         ray = self.ray
@@ -618,8 +655,8 @@ class _Driver:
             self._check_cancel_workers(running)
             while pending and idle:
                 seg, actor = pending.popleft(), idle.popleft()
-                ref = actor.render.remote(self.input, self.rf.segment_folder(seg), seg.start, seg.end, seg.warmup,
-                                          self.video)
+                ref = actor.render.remote(self.input, self.rf.segment_folder(seg), seg.start, seg.rendered_end,
+                                          seg.warmup, self.video, seg.frames)
                 running[ref] = (actor, seg)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
             self._pump()
@@ -663,3 +700,52 @@ class _Driver:
             _, refs = self.ray.wait(refs, num_returns=len(refs), timeout=POLL_S)
             self._pump()
         raise Cancelled("stopped")
+
+
+class _Film:
+    """The film's frames read from finished segment checkpoints, each seam that is not exact
+    cross-faded from the previous segment's lead-out (what encode_frames reads)."""
+
+    def __init__(self, plan: Sequence[Segment], ckpts: Sequence[Checkpoint], scratch: str):
+        self.plan, self.ckpts, self.scratch = list(plan), list(ckpts), scratch
+        self.folder = os.path.dirname(ckpts[0].folder)
+        self.first = plan[0].start
+
+    def _locate(self, p: int) -> Tuple[int, int]:
+        i = p + self.first
+        for n, seg in enumerate(self.plan):
+            if seg.start <= i < seg.end:
+                return n, i - seg.start
+        raise IndexError(p)
+
+    def _load(self, n: int, k: int):
+        frame = self.ckpts[n].load(k)
+        if frame is None:
+            raise DamagedFrame(f"checkpoint frame {self.ckpts[n].frame_path(k)} is damaged: run the same "
+                               "command again to redo it")
+        return frame
+
+    def frame(self, p: int):
+        n, k = self._locate(p)
+        seg = self.plan[n]
+        b = self._load(n, k)
+        if k >= seg.fade:
+            return b
+        a = self._load(n - 1, self.plan[n - 1].frames + k)  # the previous segment's lead-out
+        return crossfade(a, b, k, seg.fade)
+
+    def frames(self, order):
+        for p in order:
+            yield self.frame(p)
+
+    def frame_path(self, p: int) -> str:
+        """A PNG of frame p (folder outputs link them): the checkpoint's, or a cross-faded one."""
+        n, k = self._locate(p)
+        if k >= self.plan[n].fade:
+            return self.ckpts[n].frame_path(k)
+        import cv2
+        os.makedirs(self.scratch, exist_ok=True)
+        path = os.path.join(self.scratch, f"frame_{p:06d}.png")
+        if not cv2.imwrite(path, self.frame(p)[..., ::-1]):
+            raise DreamvidError(f"could not write {path}")
+        return path

@@ -6,7 +6,11 @@ then cut into runs of at most ``segment_frames`` frames of near-equal length. A 
 not start a scene starts ``warmup`` frames early (dreamed, not kept) so that its first kept frame
 carries a dream like the sequential render's; the warm-up never reaches back past its scene's
 first frame, and when it reaches that frame the seam is exact too (both renders dream that frame
-afresh). :func:`plan_segments` is a pure function of (first frame, end, cuts, F, W).
+afresh). Those seams that are not exact are cross-faded: the segment before goes on ``fade``
+frames past its end (its lead-out) and the next segment's first ``fade`` frames are blended from
+it to the new one (:func:`crossfade`), both dreams of the same input frames, so the jump between
+the two independent dreams is spread over several steps. :func:`plan_segments` is a pure
+function of (first frame, end, cuts, F, W, K).
 
 Render a segment with :func:`~dreamvid.pipeline.video.render_segment` (``seg.start``, ``seg.end``,
 ``seg.warmup``) and join them with :func:`~dreamvid.pipeline.video.join_segments`. The seam
@@ -16,7 +20,7 @@ quality is measured by :func:`step_errors` (E_warp of each consecutive pair, flo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
@@ -32,7 +36,8 @@ from ..temporal.metrics import temporal_stats
 #: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"):
 #: the warm-up makes the seam step look like any other step (E_warp <= 1.5x the median step's);
 #: the segment length keeps a segment's fixed cost (its cold first frame and warm-up) near 10 %.
-DEFAULT_WARMUP = 4
+DEFAULT_WARMUP = 0
+DEFAULT_FADE = 6
 DEFAULT_SEGMENT_FRAMES = 240
 MIN_SEGMENT_FRAMES = 2
 
@@ -45,6 +50,8 @@ class Segment:
     end: int
     warmup: int = 0
     exact: bool = True  #: its first kept frame equals the sequential render's (scene start or warm-up reaches one)
+    fade: int = 0       #: its first `fade` frames are cross-faded from the previous segment's lead-out
+    leadout: int = 0    #: frames rendered past `end` for the next segment's cross-fade (not kept as such)
 
     @property
     def first(self) -> int:
@@ -57,16 +64,24 @@ class Segment:
         return self.end - self.start
 
     @property
+    def rendered_end(self) -> int:
+        """The end of the frames it renders (its lead-out included)."""
+        return self.end + self.leadout
+
+    @property
     def name(self) -> str:
         """``seg_000120-000240``: the segment's checkpoint folder is ``<name>.dreamvid``."""
         return f"seg_{self.start:06d}-{self.end:06d}"
 
     def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "warmup": self.warmup, "exact": self.exact}
+        return {"start": self.start, "end": self.end, "warmup": self.warmup, "exact": self.exact,
+                "fade": self.fade, "leadout": self.leadout}
 
 
-def check_plan_settings(segment_frames: int, warmup: int) -> None:
-    """SettingError unless segment_frames >= 2 and warmup >= 0."""
+def check_plan_settings(segment_frames: int, warmup: int, fade: int = 0) -> None:
+    """SettingError unless segment_frames >= 2, warmup >= 0 and fade >= 0."""
+    if not isinstance(fade, int) or fade < 0:
+        raise SettingError("seam_fade", fade, "must be >= 0 (frames cross-faded at a seam; 0 = a hard cut)")
     if not isinstance(segment_frames, int) or segment_frames < MIN_SEGMENT_FRAMES:
         raise SettingError("segment_frames", segment_frames,
                            f"must be at least {MIN_SEGMENT_FRAMES} (frames per segment)")
@@ -75,14 +90,15 @@ def check_plan_settings(segment_frames: int, warmup: int) -> None:
 
 
 def plan_segments(start: int, end: int, cuts: Iterable[int], segment_frames: int = DEFAULT_SEGMENT_FRAMES,
-                  warmup: int = DEFAULT_WARMUP, carries: bool = True) -> List[Segment]:
+                  warmup: int = DEFAULT_WARMUP, carries: bool = True, fade: int = DEFAULT_FADE) -> List[Segment]:
     """Segments covering frames [start, end) in film order.
 
     cuts: frames dreamed afresh (scene cuts; those outside (start, end) are ignored).
     carries: False when nothing carries from frame to frame (``flow="none"``): every seam is
     exact, no warm-up. Scenes are split into ceil(len / segment_frames) runs of near-equal length.
+    fade: frames cross-faded at each seam that is not exact (at most the segment's length).
     """
-    check_plan_settings(segment_frames, warmup)
+    check_plan_settings(segment_frames, warmup, fade)
     if end <= start:
         raise SettingError("end", end, f"({end}) must be greater than {{start}} ({start})", refs=("start",))
     bounds = [start] + sorted({c for c in cuts if start < c < end}) + [end]
@@ -93,7 +109,20 @@ def plan_segments(start: int, end: int, cuts: Iterable[int], segment_frames: int
         for s, e in zip(edges, edges[1:]):
             w = min(warmup, s - a) if carries else 0
             plan.append(Segment(s, e, w, exact=not carries or s - w == a))
+    for i in range(1, len(plan)):
+        if not plan[i].exact and fade:
+            k = min(fade, plan[i].frames)
+            plan[i] = replace(plan[i], fade=k)
+            plan[i - 1] = replace(plan[i - 1], leadout=k)
     return plan
+
+
+def crossfade(a: np.ndarray, b: np.ndarray, j: int, k: int) -> np.ndarray:
+    """Frame j (0-based) of a k-frame cross-fade from `a` to `b` (RGB uint8, same frame of the
+    film dreamed by two segments): weight (j + 1) / (k + 1) on `b`, rounded to uint8."""
+    w = np.float32((j + 1) / (k + 1))
+    out = (np.float32(1) - w) * a.astype(np.float32) + w * b.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def auto_segment_frames(frames: int, workers: int, cap: int = DEFAULT_SEGMENT_FRAMES) -> int:
