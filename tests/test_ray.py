@@ -27,7 +27,8 @@ from dreamvid.dist import render_distributed  # noqa: E402
 from dreamvid.engine.dreamer import Dreamer  # noqa: E402
 from dreamvid.errors import DreamvidError, SettingError  # noqa: E402
 from dreamvid.io.sources import open_source  # noqa: E402
-from dreamvid.pipeline.segments import Segment, auto_segment_frames, crossfade, plan_segments, scene_cuts  # noqa: E402
+from dreamvid.pipeline.segments import (Segment, auto_segment_frames, crossfade, plan_segments, scene_cuts,  # noqa: E402
+                                        step_errors)  # noqa: E402
 from dreamvid.pipeline.video import render_segment  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -215,6 +216,30 @@ def test_a_cancelled_render_stops_every_worker_and_resumes(ray_session, tmp_path
                        on_event=events.append)
     assert [e.text for e in events if e.kind == "message"][0].startswith("resuming: ")
     assert len(frames_of(out)) == 8
+
+
+def test_the_seam_on_real_footage_is_a_step_like_the_others(ray_session, tmp_path, one_thread):
+    """samples/bunny.mp4 (Big Buck Bunny), 32 frames at 128 px, 2 segments: the cross-faded seam's
+    worst step is within 1.5x the median step's E_warp; the same segments joined hard are not."""
+    import cv2
+    clip = os.path.join(os.path.dirname(__file__), "..", "samples", "bunny.mp4")
+    video = VideoSettings(end=32, max_side=128)
+    settings = settings_from_preset(None, iterations=2, octaves=2)
+    out = str(tmp_path / "b") + "/"
+    render_distributed(clip, out, settings, video, dataclasses.replace(RUN, keep_frames=True), workers=2,
+                       segment_frames=16, warmup=0, seam_fade=8)
+    film = frames_of(out)
+    h, w = film[0].shape[:2]
+    raw = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in open_source(clip).frames(0, 32)]
+    errs = step_errors(raw, film)
+    fade = set(range(15, 24))  # steps (15, 16) … (23, 24): into, through and out of the fade
+    median = float(np.median([e for t, e in enumerate(errs) if t not in fade]))
+    assert max(errs[t] for t in fade) <= 1.5 * median
+    segs = tmp_path / "b.dreamvid" / "segments"
+    hard = [frames_of(segs / name / f"frame_{k:06d}.png")[0]
+            for name in ("seg_000000-000016.dreamvid", "seg_000016-000032.dreamvid") for k in range(16)]
+    hard_errs = step_errors(raw, hard)
+    assert hard_errs[15] > 2 * float(np.median(hard_errs[:15] + hard_errs[16:]))
 
 
 def _cli(*args, **kw):

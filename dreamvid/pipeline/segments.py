@@ -33,11 +33,18 @@ from ..temporal.carry import estimate_flows
 from ..temporal.flow import FlowEstimator, occlusion_mask
 from ..temporal.metrics import temporal_stats
 
-#: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"):
-#: the warm-up makes the seam step look like any other step (E_warp <= 1.5x the median step's);
-#: the segment length keeps a segment's fixed cost (its cold first frame and warm-up) near 10 %.
+#: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"; default preset, Big
+#: Buck Bunny and the bikes pan). The seam step should look like any other step (E_warp of the
+#: seam pair <= 1.5x the median step's). A fresh segment's dream never converges to the sequential
+#: render's (the ascent reinforces whatever patterns it starts from): warm-up alone leaves the
+#: seam at 12.5x (W=0), 10.2x (4), 9.5x (12), so it is off by default (it costs frames, gains
+#: little). A cross-fade over K frames spreads the jump: worst step 1.3-1.9x at K=4, 1.1-1.6x at 6,
+#: 1.1-1.5x at 8 (both clips within 1.5x at 8).
 DEFAULT_WARMUP = 0
-DEFAULT_FADE = 6
+DEFAULT_FADE = 8
+#: The most frames in a segment when the length is chosen for the workers (auto_segment_frames):
+#: short enough to rebalance after a lost worker, long enough that a segment's fixed cost (its
+#: cold first frame, ~4 later frames, and the next one's lead-out) stays small.
 DEFAULT_SEGMENT_FRAMES = 240
 MIN_SEGMENT_FRAMES = 2
 
