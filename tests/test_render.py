@@ -129,9 +129,9 @@ def test_render_schedule_first_frame_full_then_short(tmp_path, tiny_dreamer, mon
     calls = []
     real_call = Dreamer.__call__
 
-    def recording_call(self, rgb, index=0, on_step=None, octaves=None, iterations=None):
+    def recording_call(self, rgb, index=0, on_step=None, octaves=None, iterations=None, **kw):
         calls.append((index, octaves, iterations))
-        return real_call(self, rgb, index, on_step, octaves, iterations)
+        return real_call(self, rgb, index, on_step, octaves, iterations, **kw)
 
     monkeypatch.setattr(Dreamer, "__call__", recording_call)
     src = make_video(tmp_path, size="64x48", frames=8)
@@ -190,8 +190,8 @@ def test_scene_cut_is_dreamed_like_a_first_frame(tmp_path, tiny_dreamer, monkeyp
     calls = []
     real_call = Dreamer.__call__
     monkeypatch.setattr(Dreamer, "__call__", lambda self, rgb, index=0, on_step=None, octaves=None,
-                        iterations=None: calls.append((index, octaves, iterations))
-                        or real_call(self, rgb, index, on_step, octaves, iterations))
+                        iterations=None, **kw: calls.append((index, octaves, iterations))
+                        or real_call(self, rgb, index, on_step, octaves, iterations, **kw))
     folder = tmp_path / "shots"
     folder.mkdir()
     a, b = textured(84, 68, seed=1), textured(84, 68, seed=2)
