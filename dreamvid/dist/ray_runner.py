@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import socket
 import time
 import uuid
 from collections import deque
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..config.presets import settings_from_preset
 from ..config.settings import DreamSettings, RunOptions, VideoSettings
