@@ -35,6 +35,17 @@ def clip(tmp_path_factory):
     return make_video(tmp_path_factory.mktemp("clip"), size="208x144", frames=10)
 
 
+@pytest.fixture(scope="module")
+def quick():
+    """1 octave x 1 step: for what counts frames, not steps (segments, per-frame settings)."""
+    return Dreamer(settings_from_preset(None, iterations=1, octaves=1), "cpu")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("small"), size="96x64", frames=10)
+
+
 def frames_of(path):
     return list(open_source(str(path)).frames())
 
@@ -190,40 +201,40 @@ def test_cancelled_image_writes_nothing(tmp_path, dreamer):
 
 # ---------------------------------------------------------------------------------------- segments
 
-def test_segments_joined_equal_renders_of_the_same_ranges(tmp_path, clip, dreamer):
+def test_segments_joined_equal_renders_of_the_same_ranges(tmp_path, small, quick):
     video = VideoSettings()
     plan = [(0, 4, 0), (4, 7, 2), (7, 10, 3)]  # (start, end, warm-up)
     folders = []
     for a, b, w in plan:
         folder = str(tmp_path / f"seg{a}.dreamvid")
-        render_segment(clip, folder, a, b, w, video=video, run=RUN, dreamer=dreamer)
+        render_segment(small, folder, a, b, w, video=video, run=RUN, dreamer=quick)
         folders.append(folder)
     out = str(tmp_path / "joined") + "/"
     events = []
-    join_segments(clip, out, folders, video=video, run=RUN, on_event=events.append)
+    join_segments(small, out, folders, video=video, run=RUN, on_event=events.append)
     joined = frames_of(out)
     assert len(joined) == 10 and kinds(events)[0] == "start" and kinds(events)[-1] == "done"
 
     for a, b, w in plan:  # each segment = a plain render of [a - w, b) without its first w frames
         ref = str(tmp_path / f"ref{a}") + "/"
-        dream_video(clip, ref, video=VideoSettings(start=a - w, end=b), run=RUN, dreamer=dreamer)
+        dream_video(small, ref, video=VideoSettings(start=a - w, end=b), run=RUN, dreamer=quick)
         expected = frames_of(ref)[w:]
         assert all(np.array_equal(x, y) for x, y in zip(joined[a:b], expected)), f"segment {a}..{b}"
     # Warm-up matters: the segment with warm-up differs from a cold start at its first frame.
     cold = str(tmp_path / "cold") + "/"
-    dream_video(clip, cold, video=VideoSettings(start=4, end=5), run=RUN, dreamer=dreamer)
+    dream_video(small, cold, video=VideoSettings(start=4, end=5), run=RUN, dreamer=quick)
     assert not np.array_equal(frames_of(cold)[0], joined[4])
 
 
-def test_a_segment_resumes_exactly_and_joins_refuse_gaps(tmp_path, clip, dreamer):
+def test_a_segment_resumes_exactly_and_joins_refuse_gaps(tmp_path, small, quick):
     video = VideoSettings()
     folder = str(tmp_path / "s.dreamvid")
     ref = str(tmp_path / "r.dreamvid")
-    render_segment(clip, ref, 3, 8, 2, video=video, run=RUN, dreamer=dreamer)
+    render_segment(small, ref, 3, 8, 2, video=video, run=RUN, dreamer=quick)
     with pytest.raises(Cancelled, match="stopped at frame 5 of 8"):
-        render_segment(clip, folder, 3, 8, 2, video=video, run=RUN, dreamer=dreamer, cancel=StopAfter(14))  # mid-frame 5
+        render_segment(small, folder, 3, 8, 2, video=video, run=RUN, dreamer=quick, cancel=StopAfter(8))  # mid-frame 5: 2 checks a frame
     events = []
-    render_segment(clip, folder, 3, 8, 2, video=video, run=RUN, dreamer=dreamer, on_event=events.append)
+    render_segment(small, folder, 3, 8, 2, video=video, run=RUN, dreamer=quick, on_event=events.append)
     assert [e.text for e in events if e.kind == "message"] == ["resuming at frame 5 of 8"]
     for k in range(5):
         a = frames_of(os.path.join(folder, f"frame_{k:06d}.png"))[0]
@@ -231,47 +242,47 @@ def test_a_segment_resumes_exactly_and_joins_refuse_gaps(tmp_path, clip, dreamer
         np.testing.assert_array_equal(a, b)
 
     with pytest.raises(DreamvidError, match="starts at frame 3, expected 0"):
-        join_segments(clip, str(tmp_path / "j.mp4"), [folder], video=video, run=RUN)
+        join_segments(small, str(tmp_path / "j.mp4"), [folder], video=video, run=RUN)
     with pytest.raises(DreamvidError, match="not a dreamvid checkpoint"):
-        join_segments(clip, str(tmp_path / "j.mp4"), [str(tmp_path / "none.dreamvid")], video=video, run=RUN)
+        join_segments(small, str(tmp_path / "j.mp4"), [str(tmp_path / "none.dreamvid")], video=video, run=RUN)
     assert not (tmp_path / "j.mp4").exists()
 
 
 # ------------------------------------------------------------------------------ per-frame settings
 
-def test_a_frame_varying_step_changes_exactly_its_frames(tmp_path, clip, dreamer):
+def test_a_frame_varying_step_changes_exactly_its_frames(tmp_path, small, quick):
     video = VideoSettings(flow="none", end=6)  # independent frames: a change cannot spread
     base = str(tmp_path / "base") + "/"
-    dream_video(clip, base, video=video, run=RUN, dreamer=dreamer)
+    dream_video(small, base, video=video, run=RUN, dreamer=quick)
     varied = str(tmp_path / "varied") + "/"
-    step = dreamer.settings.step
-    dream_video(clip, varied, video=video, run=RUN, dreamer=dreamer,
+    step = quick.settings.step
+    dream_video(small, varied, video=video, run=RUN, dreamer=quick,
                 vary={"step": lambda t: step * 4 if t in (2, 4) else step})
     same = [np.array_equal(a, b) for a, b in zip(frames_of(base), frames_of(varied))]
     assert same == [True, True, False, True, False, True]
 
 
-def test_a_layer_weight_varies_per_frame_without_a_new_model(tmp_path, clip, dreamer):
-    model = dreamer.model
-    layer = dreamer.settings.layers[-1][0]
+def test_a_layer_weight_varies_per_frame_without_a_new_model(tmp_path, small, quick):
+    model = quick.model
+    layer = quick.settings.layers[-1][0]
     video = VideoSettings(flow="none", end=4)
     base = str(tmp_path / "base") + "/"
-    dream_video(clip, base, video=video, run=RUN, dreamer=dreamer)
+    dream_video(small, base, video=video, run=RUN, dreamer=quick)
     varied = str(tmp_path / "varied") + "/"
-    dream_video(clip, varied, video=video, run=RUN, dreamer=dreamer,
-                vary={f"layers.{layer}": lambda t: 0.0 if t == 3 else dict(dreamer.settings.layers)[layer]})
+    dream_video(small, varied, video=video, run=RUN, dreamer=quick,
+                vary={f"layers.{layer}": lambda t: 0.0 if t == 3 else dict(quick.settings.layers)[layer]})
     same = [np.array_equal(a, b) for a, b in zip(frames_of(base), frames_of(varied))]
     assert same == [True, True, True, False]
-    assert dreamer.model is model
+    assert quick.model is model
 
 
-def test_varying_blend_with_the_carry(tmp_path, clip, dreamer):
+def test_varying_blend_with_the_carry(tmp_path, small, quick):
     """With the carry on, a change at frame 3 leaves frames 0..2 alone and changes frame 3."""
     video = VideoSettings(end=5)
     base = str(tmp_path / "base") + "/"
-    dream_video(clip, base, video=video, run=RUN, dreamer=dreamer)
+    dream_video(small, base, video=video, run=RUN, dreamer=quick)
     varied = str(tmp_path / "varied") + "/"
-    dream_video(clip, varied, video=video, run=RUN, dreamer=dreamer,
+    dream_video(small, varied, video=video, run=RUN, dreamer=quick,
                 vary={"blend": lambda t: 0.0 if t >= 3 else video.blend})
     same = [np.array_equal(a, b) for a, b in zip(frames_of(base), frames_of(varied))]
     assert same[:4] == [True, True, True, False]
@@ -287,22 +298,22 @@ def test_a_zoom_loop_with_varying_zoom(tmp_path, dreamer):
     assert same == [True, True, False, False]
 
 
-def test_per_frame_errors_and_identity(tmp_path, clip, dreamer):
+def test_per_frame_errors_and_identity(tmp_path, small, quick):
     with pytest.raises(SettingError) as e:
-        dream_video(clip, str(tmp_path / "x.mp4"), video=VideoSettings(end=4), run=RUN, dreamer=dreamer,
+        dream_video(small, str(tmp_path / "x.mp4"), video=VideoSettings(end=4), run=RUN, dreamer=quick,
                     vary={"blend": lambda t: 1.5 if t == 2 else 0.5})
     assert e.value.field == "blend" and e.value.frame == 2 and "at frame 2" in str(e.value)
     with pytest.raises(SettingError, match="cannot vary per frame"):
-        dream_video(clip, str(tmp_path / "x.mp4"), run=RUN, dreamer=dreamer, vary={"model": lambda t: 1})
+        dream_video(small, str(tmp_path / "x.mp4"), run=RUN, dreamer=quick, vary={"model": lambda t: 1})
     with pytest.raises(SettingError, match="zoom setting"):
-        dream_video(clip, str(tmp_path / "x.mp4"), run=RUN, dreamer=dreamer, vary={"zoom": lambda t: 1})
+        dream_video(small, str(tmp_path / "x.mp4"), run=RUN, dreamer=quick, vary={"zoom": lambda t: 1})
 
     # A resume with another varying function is refused by name; the same one resumes.
     out = str(tmp_path / "r") + "/"
     with pytest.raises(Cancelled):
-        dream_video(clip, out, video=VideoSettings(end=4), run=RUN, dreamer=dreamer,
+        dream_video(small, out, video=VideoSettings(end=4), run=RUN, dreamer=quick,
                     vary={"blend": lambda t: 0.5}, cancel=StopAfter(7))
     with pytest.raises(DreamvidError, match=r"vary\.blend was values"):
-        dream_video(clip, out, video=VideoSettings(end=4), run=RUN, dreamer=dreamer, vary={"blend": lambda t: 0.6})
-    dream_video(clip, out, video=VideoSettings(end=4), run=RUN, dreamer=dreamer, vary={"blend": lambda t: 0.5})
+        dream_video(small, out, video=VideoSettings(end=4), run=RUN, dreamer=quick, vary={"blend": lambda t: 0.6})
+    dream_video(small, out, video=VideoSettings(end=4), run=RUN, dreamer=quick, vary={"blend": lambda t: 0.5})
     assert len(frames_of(out)) == 4
