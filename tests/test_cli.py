@@ -52,7 +52,7 @@ def test_library_dream_image_matches_cli(tmp_path, capsys):
     from dreamvid import dream_image, settings_from_preset
     run(capsys, PHOTO, "-o", tmp_path / "cli.png", *QUICK, "--seed", "3")
     result = dream_image(PHOTO, str(tmp_path / "lib.png"),
-                         settings_from_preset(None, iterations=2, octaves=2, seed=3), max_side=96, quiet=True)
+                         settings_from_preset(None, iterations=2, octaves=2, seed=3), max_side=96)
     assert np.array_equal(result, read_image(str(tmp_path / "cli.png")))
 
 
