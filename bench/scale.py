@@ -240,7 +240,7 @@ def cmd_throughput(a) -> None:
     tmp = tempfile.mkdtemp(prefix="dreamvid-scale-")
     rows = {}
     try:
-        for workers, threads in ((1, 2), (2, 1)):
+        for workers, threads in ((1, 2), (2, 1), (1, 1)):
             stamps = {}
 
             def on_event(e):
@@ -264,19 +264,19 @@ def cmd_throughput(a) -> None:
                   flush=True)
     finally:
         ray.shutdown()
-    # The formula against the 2-worker measurement: each worker has 1 thread.
+    # The formula against the runs with single-threaded workers (the fixed costs measured alike).
     c = costs[1]
     S = a.frames // a.segment_frames
+    # segment 0 has no warm-up, the last no lead-out
+    work = [a.segment_frames + c["r"] - 1 + (a.warmup if i else 0) + (a.fade if i < S - 1 else 0) for i in range(S)]
     for n in (1, 2):
-        t = costs[2 // n]["later_s"] if n == 1 else c["later_s"]
-        r = costs[2 // n]["r"] if n == 1 else c["r"]
-        ceil_sn = math.ceil(S / n)
-        # segment 0 has no warm-up, the last no lead-out
-        work = [a.segment_frames + r - 1 + (a.warmup if i else 0) + (a.fade if i < S - 1 else 0) for i in range(S)]
-        per_worker = [sum(work[i::n]) for i in range(n)]
-        predicted = max(per_worker) * t
-        print(f"formula, {n} worker(s): predicted render time {predicted:.1f} s (ceil(S/N) = {ceil_sn}), "
-              f"measured {rows[(n, 2 // n)]:.1f} s", flush=True)
+        predicted = c["load_s"] + max(sum(work[i::n]) for i in range(n)) * c["later_s"]
+        print(f"formula, {n} worker(s) x 1 thread: predicted render time {predicted:.1f} s, measured "
+              f"{rows[(n, 1)]:.1f} s", flush=True)
+    t1 = (a.frames + c["r"] - 1) * c["later_s"]
+    print(f"efficiency, 2 workers: one process would take {t1:.1f} s (formula), 2 workers measured "
+          f"{rows[(2, 1)]:.1f} s: E = {t1 / (2 * rows[(2, 1)]):.2f}; by the formula "
+          f"{efficiency(a.frames, 2, S, a.warmup, c['r'], c['load_s'] / c['later_s'], a.fade):.2f}", flush=True)
 
 
 def cmd_efficiency(a) -> None:
