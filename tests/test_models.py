@@ -76,10 +76,10 @@ def test_offline_weights_classify_real_photos():
 
 
 def test_local_weights_file_roundtrip(tmp_path):
-    src = load_model("googlenet", weights="random")
+    src = load_model("googlenet", weights="random", fold_bn=False)  # a folded net's state dict has no BN
     path = tmp_path / "googlenet.pth"
     torch.save(src.net.state_dict(), path)
-    loaded = load_model("googlenet", weights=str(path))
+    loaded = load_model("googlenet", weights=str(path), fold_bn=False)
     x = torch.rand(1, 3, 128, 128)
     with torch.no_grad():
         assert torch.equal(src(x, ["inception4c"])["inception4c"], loaded(x, ["inception4c"])["inception4c"])
@@ -145,6 +145,7 @@ def test_layout_table_and_cuda_default():
     from dreamvid.engine.models import layout_for
     cpu = torch.device("cpu")
     for name in MODELS:
-        cl, fold = layout_for(name, cpu, "bf16")
-        assert cl and fold == (name != "vgg16")  # measured: both pay in bf16 (VGG16 has no BN)
+        for precision in ("fp32", "bf16"):
+            cl, fold = layout_for(name, cpu, precision)
+            assert cl and fold == (name != "vgg16")  # measured: both pay (VGG16 has no BN)
     assert layout_for("googlenet", torch.device("cuda"), "bf16") == (True, False)

@@ -47,6 +47,14 @@ def test_auto_on_this_cpu():
     assert resolve_precision("auto", CPU).name == ("bf16" if native else "fp32")
 
 
+def test_default_is_auto_with_the_fast_layout():
+    from dreamvid.config.settings import DEFAULT_PRECISION, RunOptions
+    assert DEFAULT_PRECISION == RunOptions().precision == "auto"
+    runtime = Dreamer(settings_from_preset(None), "cpu").identity["runtime"]
+    assert runtime["precision"] == resolve_precision("auto", CPU).name
+    assert runtime["channels_last"] and runtime["bn_folded"]
+
+
 def test_explicit_choices_and_bad_values():
     assert [resolve_precision(p, CPU).name for p in ("fp32", "bf16", "fp16")] == ["fp32", "bf16", "fp16"]
     assert resolve_precision("fp16", CPU).scaled and not resolve_precision("bf16", CPU).scaled

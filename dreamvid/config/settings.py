@@ -19,7 +19,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"
 #: Precision of the network pass (the image and its update stay float32): auto picks bf16 on
 #: CPUs and GPUs with native bf16, fp16 on older CUDA GPUs, fp32 elsewhere (engine/precision.py).
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEFAULT_PRECISION = "fp32"
+DEFAULT_PRECISION = "auto"
 
 DEFAULT_MODEL = "efficientnet_lite0"
 #: Each model's layer when a model is chosen without layers (defined here, used by the registry).

@@ -442,11 +442,9 @@ def fold_batchnorm(net: nn.Module) -> int:
 
 #: Where the CPU fast paths pay, per model and precision: (channels_last, fold BatchNorm).
 #: Measured with bench/engine.py (bench/RESULTS.md, "Engine speed", 640x360, 2 threads): both
-#: pay for every model in bf16 and fp32 (VGG16 has no BatchNorm). fp32 keeps the plain layout
-#: (today's exact pixels) until the default switches to the fast paths.
+#: pay for every model in bf16 and in fp32 (VGG16 has no BatchNorm to fold).
 CPU_LAYOUT: Dict[str, Dict[str, Tuple[bool, bool]]] = {
-    name: {"fp32": (False, False), "bf16": (True, name != "vgg16"), "fp16": (True, name != "vgg16")}
-    for name in MODELS
+    name: {p: (True, name != "vgg16") for p in ("fp32", "bf16", "fp16")} for name in MODELS
 }
 
 
