@@ -43,7 +43,8 @@ def fingerprint(repo: str) -> dict:
         for name, args in CASES.items():
             argv = [a.format(samples=os.path.join(HERE, "samples"), out=out) for a in args]
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "dreamvid", *argv, "--quiet"], env=env, check=True)
+            # cwd=repo: the working folder comes first on sys.path, before PYTHONPATH
+            subprocess.run([sys.executable, "-m", "dreamvid", *argv, "--quiet"], env=env, check=True, cwd=repo)
             seconds = time.perf_counter() - t
             target = argv[argv.index("-o") + 1]
             files = ([os.path.join(target, f) for f in sorted(os.listdir(target))]

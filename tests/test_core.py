@@ -317,3 +317,12 @@ def test_per_frame_errors_and_identity(tmp_path, small, quick):
         dream_video(small, out, video=VideoSettings(end=4), run=RUN, dreamer=quick, vary={"blend": lambda t: 0.6})
     dream_video(small, out, video=VideoSettings(end=4), run=RUN, dreamer=quick, vary={"blend": lambda t: 0.5})
     assert len(frames_of(out)) == 4
+
+
+def test_run_options_precision_reaches_the_engine():
+    from dreamvid.pipeline.common import build_dreamer
+    settings = settings_from_preset(None, iterations=1, octaves=1)
+    fp32 = build_dreamer(settings, RunOptions(device="cpu", precision="fp32"), None)
+    bf16 = build_dreamer(settings, RunOptions(device="cpu", precision="bf16"), None)
+    assert fp32.identity["runtime"]["precision"] == "fp32"
+    assert bf16.identity["runtime"]["precision"] == "bf16"

@@ -18,7 +18,7 @@ def build_dreamer(settings: Optional[DreamSettings], run: RunOptions, dreamer: O
         return dreamer
     settings = settings or settings_from_preset()
     guide = {"guide_image": read_image(settings.guide)} if settings.guide else {}
-    return Dreamer(settings, run.device, run.weights, **guide)
+    return Dreamer(settings, run.device, run.weights, precision=run.precision, **guide)
 
 
 def frame_settings(dreamer: Dreamer, other, vary: Optional[Mapping[str, Varying]], frames: int,
