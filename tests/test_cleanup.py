@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dreamvid.__main__ import main
-from dreamvid.core.atomic import make_dirs, remove_empty_dirs
+from dreamvid.core.atomic import make_dirs, remove_empty_dirs, remove_stale_temporaries, tmp_name
 from dreamvid.errors import DreamvidError
 from dreamvid.io import images as images_module
 from dreamvid.io.images import write_image
@@ -38,6 +38,24 @@ def test_make_dirs_reports_what_it_made(tmp_path):
     (tmp_path / "a" / "keep.txt").write_text("someone else's")
     remove_empty_dirs(made)
     assert tree(tmp_path) == ["a", "a/keep.txt"]  # stops at the first folder that holds something
+
+
+def test_stale_temporaries_of_dead_writers_go_live_ones_stay(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.mp4"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs: a writer killed with -9 mid-join
+    (tmp_path / f".out.mp4.tmp-{dead.pid}.txt").write_text("file 'chunk_000000.mp4'")
+    (tmp_path / f".out.mp4.tmp-{dead.pid}.mp4").write_bytes(b"half")
+    os.makedirs(tmp_path / f".out.mp4.tmp-{dead.pid}")  # a folder output's temporary
+    live = tmp_name(str(out), ".mp4")  # this process's: in use
+    open(live, "wb").close()
+    (tmp_path / f".other.mp4.tmp-{dead.pid}.mp4").write_bytes(b"not ours")
+    removed = remove_stale_temporaries(str(out))
+    assert len(removed) == 3
+    assert tree(tmp_path) == sorted([os.path.basename(live), f".other.mp4.tmp-{dead.pid}.mp4"])
 
 
 @pytest.mark.parametrize("name", ["out.mp4", "out.gif", "frames/"])

@@ -50,7 +50,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..config.presets import DEFAULT_PRESET, PRESETS, get_preset, settings_from_preset
 from ..config.schedule import Schedule, is_number
@@ -483,7 +483,7 @@ class Jobs:
                 yield Update(status.html(), result=str(job.output))
                 return
             yield from self._render(job, status, token)
-        except Cancelled as e:
+        except Cancelled:
             status.state = "stopped"
             if kind == "image":
                 status.note = "stopped: nothing was written"

@@ -43,7 +43,7 @@ import ast
 import bisect
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from ..errors import DreamvidError, SettingError
 

@@ -20,6 +20,38 @@ def tmp_name(final: str, ext: str = "") -> str:
     return os.path.join(folder, f".{name}{TMP_MARK}{os.getpid()}{ext}")
 
 
+def remove_stale_temporaries(final: str) -> List[str]:
+    """Delete the temporaries of `final` left by processes that no longer run (a kill -9 mid-write
+    cannot clean up after itself); return the paths removed. A live writer's are kept."""
+    folder, name = os.path.split(os.path.abspath(final))
+    prefix = f".{name}{TMP_MARK}"
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for entry in names:
+        if not entry.startswith(prefix):
+            continue
+        digits = entry[len(prefix):].split(".", 1)[0]
+        if digits.isdigit() and not _process_alive(int(digits)):
+            remove_path(os.path.join(folder, entry))
+            removed.append(os.path.join(folder, entry))
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists but is someone else's, or cannot tell: keep it
+        return True
+    return True
+
+
 def remove_path(path: str) -> None:
     """Delete a file or a folder tree; a missing one is fine."""
     try:

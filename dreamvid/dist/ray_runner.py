@@ -56,16 +56,10 @@ from ..pipeline.segments import (DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_W
                                  auto_segment_frames, carries, check_plan_settings, crossfade, plan_segments)
 from ..pipeline.video import _open as open_film
 from ..pipeline.video import source_identity
-from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder, describe_differences
-
-try:  # POSIX; elsewhere the lock is advisory only
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
+from ..store.checkpoint import LOCK, Checkpoint, DamagedFrame, checkpoint_folder, describe_differences, lock_folder
 
 PLAN = "plan.json"
 SEGMENTS = "segments"
-LOCK = "lock"
 #: A segment whose worker died this many times stops the render (its error is reported).
 MAX_ATTEMPTS = 3
 #: How often the driver polls the workers' events, and a worker the driver's cancel (seconds).
@@ -104,20 +98,7 @@ class RunFolder:
         except OSError as e:
             raise DreamvidError(f"cannot create the checkpoint folder {self.folder} ({e.strerror}): "
                                 "use --checkpoint-dir DIR to keep it elsewhere") from None
-        f = os.fdopen(os.open(os.path.join(self.folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644), "r+")
-        if fcntl is not None:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                f.seek(0)
-                other = f.read().strip() or "unknown"
-                f.close()
-                raise DreamvidError(f"another dreamvid process (pid {other}) is rendering this output "
-                                    f"(checkpoint {self.folder} is locked): wait for it or stop it") from None
-        pid = str(os.getpid())
-        os.pwrite(f.fileno(), pid.encode(), 0)
-        os.ftruncate(f.fileno(), len(pid))
-        self._lock_file = f
+        self._lock_file = lock_folder(self.folder)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

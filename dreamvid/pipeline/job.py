@@ -32,6 +32,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..config.settings import RunOptions
+from ..core.atomic import remove_stale_temporaries
 from ..errors import Cancelled, DreamvidError
 from ..io.sinks import AudioSpec, FfmpegSink, FolderSink, join_chunks, open_sink, output_kind
 from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder
@@ -93,6 +94,8 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
                       run.chunk_frames if stream else None, "." + kind)
     with ckpt:
         done = ckpt.open(fresh=run.fresh)
+        if encode:  # the lock is ours: a killed run's half-written output (or join list) can go
+            remove_stale_temporaries(output)
         if stream and not run.keep_frames:
             ckpt.prune()
         if 0 < done < job.total:

@@ -129,6 +129,26 @@ def describe_differences(old: dict, new: dict, limit: int = 3) -> str:
     return "; ".join(shown) + more
 
 
+def lock_folder(folder: str):
+    """Take the exclusive lock of `folder` (flock on its ``lock`` file; the OS releases it when the
+    process dies, even by kill -9) and write our pid in it. Returns the open file: closing it
+    releases the lock. DreamvidError naming the holder's pid when another process has it."""
+    f = os.fdopen(os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644), "r+")
+    if fcntl is not None:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            other = f.read().strip() or "unknown"
+            f.close()
+            raise DreamvidError(f"another dreamvid process (pid {other}) is rendering this output "
+                                f"(checkpoint {folder} is locked): wait for it or stop it") from None
+    pid = str(os.getpid())
+    os.pwrite(f.fileno(), pid.encode(), 0)  # overwrite in place: a reader never sees it empty
+    os.ftruncate(f.fileno(), len(pid))
+    return f
+
+
 # -- the checkpoint ------------------------------------------------------------------------
 
 class Checkpoint:
@@ -410,21 +430,7 @@ class Checkpoint:
         return out
 
     def _lock(self) -> None:
-        path = os.path.join(self.folder, LOCK)
-        f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
-        if fcntl is not None:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                f.seek(0)
-                other = f.read().strip() or "unknown"
-                f.close()
-                raise DreamvidError(f"another dreamvid process (pid {other}) is rendering this output "
-                                    f"(checkpoint {self.folder} is locked): wait for it or stop it") from None
-        pid = str(os.getpid())
-        os.pwrite(f.fileno(), pid.encode(), 0)  # overwrite in place: a reader never sees it empty
-        os.ftruncate(f.fileno(), len(pid))
-        self._lock_file = f
+        self._lock_file = lock_folder(self.folder)
 
     def _read_manifest(self) -> Optional[dict]:
         path = os.path.join(self.folder, MANIFEST)

@@ -93,6 +93,20 @@ def _pair_error(a_t: np.ndarray, a_next: np.ndarray, flow: np.ndarray, m: np.nda
     return float(np.einsum("hwc,hw->", d, m)) / n
 
 
+def _pair_errors(est: FlowEstimator, prev: tuple, cur: tuple):
+    """One pair (t, t+1), each given as (input as given, input float, output float): the input's
+    flows f = t → t+1 (lives in t) and g = t+1 → t, and the E_warp terms (output, input) over
+    frame t's non-occluded pixels, or None when no pixel is reliable (a scene cut)."""
+    (a0, a0f, b0f), (a, af, bf) = prev, cur
+    f = est.calc(a0, a)
+    g = est.calc(a, a0)
+    m = (occlusion_mask(flow_fwd=g, flow_bwd=f) > 0.5).astype(np.float32)
+    n = float(m.sum()) * 3.0
+    if n == 0:
+        return f, g, None
+    return f, g, (_pair_error(b0f, bf, f, m, n), _pair_error(a0f, af, f, m, n))
+
+
 def temporal_stats(
     input_frames: Iterable,
     output_frames: Iterable,
@@ -129,15 +143,9 @@ def temporal_stats(
             strength_sum += float(np.abs(bf - af).mean())
             frames += 1
             if prev is not None:
-                a0, a0f, b0f = prev
-                f = est.calc(a0, a)  # flow t -> t+1, lives in frame t
-                g = est.calc(a, a0)
-                m = (occlusion_mask(flow_fwd=g, flow_bwd=f) > 0.5).astype(np.float32)
-                n = float(m.sum()) * 3.0
-                if n > 0:
-                    e_out += _pair_error(b0f, bf, f, m, n)
-                    e_in += _pair_error(a0f, af, f, m, n)
-                    pairs += 1
+                _, _, errors = _pair_errors(est, prev, (a, af, bf))
+                if errors is not None:
+                    e_out, e_in, pairs = e_out + errors[0], e_in + errors[1], pairs + 1
             prev = (a, af, bf)
         truncated = False
     except _LengthMismatch:
@@ -274,15 +282,9 @@ def coherence_stats(input_frames: Iterable, output_frames: Iterable, est: Option
         if prev is None:
             age = np.full(diff.shape, old, np.float32)
         else:
-            a0, a0f, b0f = prev
-            f = est.calc(a0, a)  # t -> t+1, lives in t
-            g = est.calc(a, a0)  # t+1 -> t, lives in t+1
-            m = (occlusion_mask(flow_fwd=g, flow_bwd=f) > 0.5).astype(np.float32)
-            n = float(m.sum()) * 3.0
-            if n > 0:
-                e_out += _pair_error(b0f, bf, f, m, n)
-                e_in += _pair_error(a0f, af, f, m, n)
-                pairs += 1
+            f, g, errors = _pair_errors(est, prev, (a, af, bf))
+            if errors is not None:
+                e_out, e_in, pairs = e_out + errors[0], e_in + errors[1], pairs + 1
             carried = occlusion_mask(flow_fwd=f, flow_bwd=g) > 0.5  # frame t+1's reliable pixels
             if carried.mean() < cut_below:
                 age = np.full(diff.shape, old, np.float32)
