@@ -139,7 +139,10 @@ def status(pg, kind: str):
 
 def wait_state(pg, kind: str, states, timeout=90_000):
     sel = ", ".join(f"#{kind}-status .dv-status[data-state={s}]" for s in states)
-    pg.wait_for_selector(sel, timeout=timeout)
+    try:
+        pg.wait_for_selector(sel, timeout=timeout)
+    except Exception:  # say where the page got to instead of a bare timeout
+        raise AssertionError(f"{kind} never reached {states}: {status(pg, kind)}") from None
     return status(pg, kind)
 
 
@@ -204,9 +207,12 @@ def test_video_progress_preview_cancel_and_resume(page, server):
     page.get_by_role("tab", name="Video").click()
     page.locator("#video-samples button, #video-samples td, #video-samples .gallery-item").first.click()  # the sample
     page.wait_for_selector("#video-probe:has-text('bunny.mp4: 426×240, 50 frames')")
-    fill(page, "video-max-side", "112")
+    fill(page, "video-max-side", "160")
     fill(page, "video-iterations", "2")
     fill(page, "video-octaves", "1")
+    # Later frames long enough (~0.3 s each on a quiet machine) that Cancel lands mid-render:
+    # with 2 iterations the 14 frames took 1 s and the render could finish before the click.
+    fill(page, "video-next-iterations", "30")
     fill(page, "video-end", "14")
     before = checkpoints(server.work)
     page.click("#video-dream")
