@@ -188,6 +188,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     ap.add_argument("--next-iterations", type=int,
                     help="iterations per octave after the first frame (default: VideoSettings')")
+    ap.add_argument("--precision", default=None,
+                    help="network precision auto | fp32 | bf16 | fp16 (default: RunOptions')")
+    ap.add_argument("--temporal-weight", type=float,
+                    help="temporal term weight (default: VideoSettings'; 0 = the method before it)")
     args = ap.parse_args(argv)
     if args.frames < 3:
         ap.error("--frames must be at least 3")
@@ -196,9 +200,11 @@ def main(argv=None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     settings = settings_from_preset(args.preset)
-    video = VideoSettings(next_iterations=args.next_iterations)
+    video = VideoSettings(next_iterations=args.next_iterations,
+                          **({} if args.temporal_weight is None else {"temporal_weight": args.temporal_weight}))
+    precision = {} if args.precision is None else {"precision": args.precision}
     t0 = time.perf_counter()
-    dreamer = Dreamer(settings, args.device)
+    dreamer = Dreamer(settings, args.device, **precision)
     load_s = time.perf_counter() - t0
 
     runs = {"sequential": [], "overlapped": []}
@@ -213,7 +219,7 @@ def main(argv=None) -> int:
                 out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
                 t0 = time.perf_counter()
                 with instrumented(timers, overlap=mode == "overlapped"):
-                    render.dream_video(clip, out, settings, video, RunOptions(device=args.device),
+                    render.dream_video(clip, out, settings, video, RunOptions(device=args.device, **precision),
                                        dreamer=TimedDreamer(dreamer, timers))
                 timers.add("total", time.perf_counter() - t0)
                 missing = {"decode", "flows", "flow_wait", "warp_mask", "dream_first", "dream_next",
