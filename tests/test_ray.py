@@ -174,6 +174,42 @@ def test_two_workers_equal_the_one_process_render_of_the_plan(ray_session, cut_c
     assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), ref))
 
 
+def test_an_mp4_output_is_joined_from_the_segments_chunks(ray_session, cut_clip, tmp_path, one_thread):
+    """An mp4 output is streamed: each segment encodes its kept frames (but the cross-faded ones)
+    in chunks as it goes; the driver encodes only each seam's fade and joins without re-encoding."""
+    import math
+    from fractions import Fraction
+
+    from dreamvid.io.sinks import FfmpegSink
+    out = tmp_path / "film.mp4"
+    run = RunOptions(device="cpu", chunk_frames=2, keep_frames=True)
+    render_distributed(cut_clip, str(out), SETTINGS, VideoSettings(), run, workers=2, segment_frames=4,
+                       warmup=2, seam_fade=2)
+    folder = tmp_path / "film.mp4.dreamvid"
+    plan = [Segment(**s) for s in json.loads((folder / "plan.json").read_text())["segments"]]
+    parts = []  # (file, the film frames it holds)
+    for seg in plan:
+        if seg.fade:
+            parts.append((folder / "seams" / f"fade_{seg.start:06d}.mp4", range(seg.start, seg.start + seg.fade)))
+        chunks = sorted((folder / "segments" / (seg.name + ".dreamvid")).glob("chunk_*.mp4"))
+        assert len(chunks) == math.ceil((seg.frames - seg.fade) / 2)
+        parts += [(c, range(seg.start + seg.fade + 2 * j, min(seg.start + seg.fade + 2 * j + 2, seg.end)))
+                  for j, c in enumerate(chunks)]
+    got = frames_of(out)
+    joined = [f for p, _ in parts for f in frames_of(p)]  # streams copied: the same decoded frames
+    assert len(got) == len(joined) == 12 and all(np.array_equal(a, b) for a, b in zip(got, joined))
+    # Each part is the one-process render of the plan over its frames, encoded as a chunk
+    # (x264 is deterministic: the same bytes).
+    ref = one_process(cut_clip, plan, tmp_path)
+    for path, span in parts:
+        expect = tmp_path / ("expect-" + path.name)
+        with FfmpegSink(str(expect), "mp4", Fraction(25), 96, 64, chunk=True) as sink:
+            for i in span:
+                sink.write(ref[i])
+        assert path.read_bytes() == expect.read_bytes(), path.name
+    assert open_source(str(out)).fps == Fraction(25) and open_source(str(out)).num_frames == 12
+
+
 def test_a_killed_worker_is_replaced_and_the_frames_are_identical(ray_session, tmp_path, one_thread):
     clip = make_video(tmp_path, size="128x96", frames=12)
     killed = []

@@ -17,10 +17,11 @@ from conftest import make_video
 from dreamvid.config.presets import settings_from_preset
 from dreamvid.config.settings import RunOptions, VideoSettings
 from dreamvid.engine.dreamer import Dreamer
-from dreamvid.errors import DreamvidError
+from dreamvid.errors import Cancelled, DreamvidError
 from dreamvid.io.ffmpeg import probe
+from dreamvid.io.sinks import FfmpegSink
 from dreamvid.io.sources import open_source
-from dreamvid.pipeline.video import dream_video
+from dreamvid.pipeline.video import dream_video, render_segment
 from dreamvid.store.checkpoint import checkpoint_folder
 
 FRAMES = 10
@@ -195,3 +196,47 @@ def test_a_changed_quality_is_refused_on_resume(clip, tmp_path, dreamer):
         dream_video(clip, str(out), run=RunOptions(device="cpu", chunk_frames=CHUNK, quality=20), dreamer=dreamer)
     dream_video(clip, str(out), run=RunOptions(device="cpu", chunk_frames=CHUNK, quality=40), dreamer=dreamer)
     assert len(frames_of(out)) == FRAMES
+
+
+def _segment(clip, folder, dreamer, chunks, cancel=None, on_event=None, chunk_frames=CHUNK):
+    """Frames 2..9 of the clip (warm-up 1) into the segment checkpoint `folder`."""
+    run = RunOptions(device="cpu", chunk_frames=chunk_frames)
+    return render_segment(clip, str(folder), 2, 10, 1, settings=dreamer.settings, run=run, dreamer=dreamer,
+                          chunks=chunks, cancel=cancel, on_event=on_event)
+
+
+def test_a_segment_streams_its_span_and_keeps_the_rest_as_png(clip, tmp_path, dreamer):
+    """A distributed render's segment: frames 2..5 of its 8 (0 = its first kept frame) are encoded
+    in chunks as they are done; the first two (cross-faded at the seam) and the last two (its
+    lead-out) stay PNGs for the driver. Stopped and resumed, the files are the same bytes."""
+    import threading
+
+    ref = tmp_path / "ref.dreamvid"
+    _segment(clip, ref, dreamer, None, chunk_frames=None)  # every frame a PNG
+    whole = tmp_path / "whole.dreamvid"
+    _segment(clip, whole, dreamer, ("mp4", range(2, 6)))
+    names = sorted(os.listdir(whole))
+    assert [n for n in names if n.startswith("chunk_")] == ["chunk_000000.mp4", "chunk_000001.mp4"]  # 2-4, 5
+    assert [n for n in names if n.startswith("frame_")] == [f"frame_{k:06d}.png" for k in (0, 1, 6, 7)]
+    for k in (0, 1, 6, 7):
+        assert (whole / f"frame_{k:06d}.png").read_bytes() == (ref / f"frame_{k:06d}.png").read_bytes()
+    # Each chunk is the dreamed frames it spans, encoded as any streamed chunk is (x264 is
+    # deterministic: the same bytes).
+    dreamed = [frames_of(ref / f"frame_{k:06d}.png")[0] for k in range(8)]
+    for name, span in (("chunk_000000.mp4", range(2, 5)), ("chunk_000001.mp4", range(5, 6))):
+        expect = tmp_path / ("expect-" + name)
+        with FfmpegSink(str(expect), "mp4", open_source(clip).fps, 96, 64, chunk=True) as sink:
+            for k in span:
+                sink.write(dreamed[k])
+        assert (whole / name).read_bytes() == expect.read_bytes(), name
+
+    stopped = tmp_path / "stopped.dreamvid"
+    stop = threading.Event()
+    with pytest.raises(Cancelled):
+        _segment(clip, stopped, dreamer, ("mp4", range(2, 6)), cancel=stop,
+                 on_event=lambda e: stop.set() if e.kind == "frame" and e.index == 4 else None)
+    assert sorted(n for n in os.listdir(stopped) if n.startswith("chunk_")) == ["chunk_000000.mp4"]
+    _segment(clip, stopped, dreamer, ("mp4", range(2, 6)))
+    for name in names:
+        if name.startswith(("chunk_", "frame_")):
+            assert (stopped / name).read_bytes() == (whole / name).read_bytes(), name

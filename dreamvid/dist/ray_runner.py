@@ -23,10 +23,12 @@ How it goes (:func:`render_distributed`):
    one ascent step with a consistent checkpoint.
 6. A worker that dies (its process killed, its node lost) fails its task; the driver starts a new
    worker and gives the segment to the next free one, which resumes it from its checkpoint.
-7. When every segment is finished, the driver encodes the output once from the segments'
-   checkpoints (audio and exact fps as a one-process render), cross-fading each seam that is not
-   exact over the previous segment's lead-out (pipeline/segments.py), then removes the run's
-   folder (unless ``keep_frames``).
+7. An .mp4/.webm output is streamed as a one-process render's is: each segment encodes its kept
+   frames into chunks as it goes (store/checkpoint.py), all but the first ``fade`` (cross-faded at
+   its seam) and its lead-out, which stay PNGs. When every segment is finished the driver encodes
+   each seam's cross-fade (pipeline/segments.py) as a short chunk of its own and joins all chunks
+   without re-encoding, audio muxed once, exact fps. Other outputs (frame folders, GIF) are
+   encoded once from the segments' PNGs. Then the run's folder is removed (unless ``keep_frames``).
 
 On a cluster the input and the checkpoint folder must be paths every node sees (a shared
 filesystem: ``--checkpoint-dir``); a worker that cannot see them says so.
@@ -48,9 +50,9 @@ from ..config.settings import DreamSettings, RunOptions, VideoSettings
 from ..config.vary import Varying
 from ..core.atomic import atomic_write, make_dirs, remove_empty_dirs, remove_path
 from ..errors import Cancelled, DreamvidError, SettingError
-from ..io.sinks import output_kind
+from ..io.sinks import AudioSpec, FfmpegSink, join_chunks, output_kind
+from ..io.sources import open_source
 from ..pipeline.events import CancelToken, EventHandler, Reporter
-from ..io.sinks import AudioSpec
 from ..pipeline.job import encode_frames
 from ..pipeline.segments import (DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment,
                                  auto_segment_frames, carries, check_plan_settings, crossfade, plan_segments)
@@ -305,9 +307,10 @@ class Worker:
         _visible(input, "input")
         return scene_cuts(open_source(input, video.fps).frames(lo, hi), video, lo)
 
-    def render(self, input, folder, start, end, warmup, video, keep=None) -> dict:
+    def render(self, input, folder, start, end, warmup, video, keep=None, chunks=None) -> dict:
         """Frames start … end − 1 (warm-up before, not kept); events for the first `keep` only (a
-        lead-out's frames are the next segment's, which reports them)."""
+        lead-out's frames are the next segment's, which reports them). chunks: (kind, span) to
+        stream those frames into chunks (render_segment)."""
         from ..pipeline.video import render_segment
         _visible(os.path.dirname(folder), "checkpoint folder")
         self.ready()
@@ -322,7 +325,7 @@ class Worker:
         t = time.perf_counter()
         render_segment(input, folder, start, end, warmup, settings=self.settings, video=video,
                        run=self.run, dreamer=self.dreamer, vary=self.vary, on_event=on_event,
-                       cancel=_HubCancel(hub))
+                       cancel=_HubCancel(hub), chunks=chunks)
         return {"seconds": time.perf_counter() - t, "pid": os.getpid()}
 
 
@@ -453,6 +456,13 @@ class _Driver:
         self.actors: List[object] = []
         self.run_id, self._started = uuid.uuid4().hex[:8], 0
         self.reported: set = set()
+        kind = output_kind(output)
+        # mp4/webm outputs are streamed: segments encode chunks, the driver joins them.
+        self.stream = kind if kind in ("mp4", "webm") and run.chunk_frames else None
+
+    def _chunks(self, seg: Segment) -> Optional[Tuple[str, range]]:
+        """What a segment streams: its kept frames but the cross-faded first ones (0 = seg.start)."""
+        return (self.stream, range(seg.fade, seg.frames)) if self.stream else None
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -498,7 +508,7 @@ class _Driver:
         ck = Checkpoint.open_finished(self.rf.segment_folder(seg))
         try:
             for i in missing:
-                self._frame(i, ck.load(i - seg.start))
+                self._frame(i, _segment_frame(ck, i - seg.start))
         finally:
             ck.close()
 
@@ -509,6 +519,9 @@ class _Driver:
                "settings": self.settings.to_dict(), "weights": self.run_options.weights,
                "warmup": self.warmup, "fade": self.fade, "threads": None if self.gpu else self.threads,
                "vary": sorted(self.vary or {})}
+        if self.stream:  # the segments' chunks are the output's: their format is part of the plan
+            key["stream"] = {"kind": self.stream, "chunk_frames": self.run_options.chunk_frames,
+                             "quality": self.run_options.quality}
         return json.loads(json.dumps(key))
 
     def _plan(self, idle: Sequence[object]) -> List[Segment]:
@@ -599,10 +612,51 @@ class _Driver:
             if self.run_options.audio and self.source.has_audio:
                 audio = AudioSpec(self.source.path, float(self.start / fps), float(self.total / fps))
             film = _Film(plan, ckpts, os.path.join(self.rf.folder, "seams"))
-            encode_frames(film, range(self.total), self.output, fps, audio, self.run_options, self.reporter)
+            if self.stream:
+                self._join(film, fps, audio)
+            else:
+                encode_frames(film, range(self.total), self.output, fps, audio, self.run_options, self.reporter)
         finally:
             for c in ckpts:
                 c.close()
+
+    def _join(self, film: "_Film", fps, audio) -> None:
+        """The output from the segments' chunks and one short chunk per cross-faded seam, joined
+        without re-encoding (the driver encodes only the seams' frames)."""
+        kept = f"the dreamed frames are kept in {self.rf.folder}"
+        parts = []
+        try:
+            for n, (seg, ck) in enumerate(zip(film.plan, film.ckpts)):
+                if seg.fade:
+                    parts.append(self._seam_chunk(film, n, fps))
+                parts += [ck.chunk_path(c) for c in range(ck.chunks)]
+                self.reporter.check()
+            join_chunks(parts, self.output, self.total, fps, audio)
+            self.reporter.emit("encode", index=self.total, total=self.total)
+        except (Cancelled, KeyboardInterrupt):
+            raise Cancelled(f"stopped while joining {self.output}; {kept}: run the same command again "
+                            "to join them") from None
+        except DamagedFrame:
+            raise
+        except DreamvidError as e:
+            raise DreamvidError(f"{e}; {kept}: run the same command again to join them "
+                                "without dreaming again") from None
+
+    def _seam_chunk(self, film: "_Film", n: int, fps) -> str:
+        """Segment n's cross-faded first frames encoded as a chunk (made once: it is written under
+        a temporary name and renamed, and a rerun reuses it)."""
+        seg = film.plan[n]
+        path = os.path.join(film.scratch, f"fade_{seg.start:06d}.{self.stream}")
+        if os.path.exists(path):
+            return path
+        os.makedirs(film.scratch, exist_ok=True)
+        first = seg.start - film.first
+        frames = [film.frame(first + k) for k in range(seg.fade)]
+        height, width = frames[0].shape[:2]
+        with FfmpegSink(path, self.stream, fps, width, height, quality=self.run_options.quality, chunk=True) as sink:
+            for f in frames:
+                sink.write(f)
+        return path
 
     def _render(self, plan: List[Segment]) -> None:
         ray = self.ray
@@ -636,7 +690,7 @@ class _Driver:
             while pending and idle:
                 seg, actor = pending.popleft(), idle.popleft()
                 ref = actor.render.remote(self.input, self.rf.segment_folder(seg), seg.start, seg.rendered_end,
-                                          seg.warmup, self.video, seg.frames)
+                                          seg.warmup, self.video, seg.frames, self._chunks(seg))
                 running[ref] = (actor, seg)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
             self._pump()
@@ -680,6 +734,19 @@ class _Driver:
             _, refs = self.ray.wait(refs, num_returns=len(refs), timeout=POLL_S)
             self._pump()
         raise Cancelled("stopped")
+
+
+def _segment_frame(ck: Checkpoint, k: int):
+    """Frame k of a finished segment checkpoint: its PNG, or decoded from the chunk holding it
+    (a streamed segment keeps PNGs only of the frames it did not encode)."""
+    frame = ck.load(k)
+    if frame is not None or not ck.chunk_frames:
+        return frame
+    for c in range(ck.chunks):
+        span = ck.chunk_range(c)
+        if k in span:
+            return next(open_source(ck.chunk_path(c)).frames(k - span.start, k - span.start + 1), None)
+    return None
 
 
 class _Film:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import abc
 from fractions import Fraction
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -79,19 +79,29 @@ class FrameJob(abc.ABC):
     streamable = False
 
 
-def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, encode: bool = True) -> str:
+def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, encode: bool = True,
+            segment_chunks: Optional[Tuple[str, range]] = None) -> str:
     """Render `job` into `output` through its checkpoint (see the module doc); returns `output`.
 
     encode=False stops after the last frame is saved, keeping the checkpoint (a segment of a
-    distributed render: its frames are joined later).
+    distributed render: its frames are joined later). segment_chunks=(kind, span) streams such a
+    segment's frames `span` into chunks of that kind ("mp4" or "webm") as it goes, for the final
+    output's join; the frames outside `span` stay PNGs.
     """
-    kind = output_kind(output) if encode else "folder"  # a segment (encode=False) has no output of its own
-    stream = encode and job.streamable and kind in ("mp4", "webm") and bool(run.chunk_frames)
+    span = None
+    if encode:
+        kind = output_kind(output)
+        stream = job.streamable and kind in ("mp4", "webm") and bool(run.chunk_frames)
+    else:  # a segment has no output of its own
+        kind, span = segment_chunks if segment_chunks else ("folder", None)
+        stream = segment_chunks is not None and kind in ("mp4", "webm") and bool(run.chunk_frames)
     identity = job.identity()
     if stream:  # chunks already encoded must match: the format and quality are part of the run
         identity["stream"] = {"kind": kind, "chunk_frames": run.chunk_frames, "quality": run.quality}
+        if span is not None:
+            identity["stream"]["span"] = [span.start, span.stop]
     ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, job.total,
-                      run.chunk_frames if stream else None, "." + kind)
+                      run.chunk_frames if stream else None, "." + kind, span)
     with ckpt:
         done = ckpt.open(fresh=run.fresh)
         if encode:  # the lock is ours: a killed run's half-written output (or join list) can go

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -230,7 +230,7 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
                    settings: Optional[DreamSettings] = None, video: Optional[VideoSettings] = None,
                    run: Optional[RunOptions] = None, dreamer: Optional[Dreamer] = None, *,
                    vary: Optional[Mapping[str, Varying]] = None, on_event: Optional[EventHandler] = None,
-                   cancel: Optional[CancelToken] = None) -> str:
+                   cancel: Optional[CancelToken] = None, chunks: Optional[Tuple[str, range]] = None) -> str:
     """Render frames [start, end) of the film `input` into the checkpoint folder `folder`.
 
     The render begins `warmup` frames before `start` (never before the film's first frame,
@@ -238,6 +238,9 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
     `video` describes the whole film (its start/end and temporal settings), as for dream_video;
     a segment's frames equal those a dream_video of the same range and warm-up gives. It resumes
     exactly from its own checkpoint. Returns `folder`; join the segments with join_segments.
+    chunks=(kind, span): encode the segment's frames `span` (0 = frame `start`) into chunks of
+    ``run.chunk_frames`` as they are done, "mp4" or "webm" at ``run.quality`` (a distributed
+    render's driver joins them without re-encoding); the other frames stay PNGs.
     """
     v = (video or VideoSettings()).validate()
     if warmup < 0:
@@ -250,7 +253,7 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
     if end > job._film_end():
         raise SettingError("end", end, f"is past the end of {input} ({job._film_end()} frames)")
     run = dataclasses.replace(run, checkpoint_dir=None)  # the folder is given
-    run_job(job, _folder_output(folder), run, Reporter(on_event, cancel), encode=False)
+    run_job(job, _folder_output(folder), run, Reporter(on_event, cancel), encode=False, segment_chunks=chunks)
     return folder
 
 
@@ -300,6 +303,9 @@ def _check_segments(ckpts: Sequence[Checkpoint], source_id: dict, start: int, en
         raise DreamvidError("no segments to join")
     base, expect = None, start
     for c in ckpts:
+        if c.chunk_frames:
+            raise DreamvidError(f"the segment {c.folder} was streamed into chunks (a distributed render's): "
+                                "its driver joins it; join_segments joins segments rendered without chunks")
         ident = {k: v for k, v in c.identity.items() if k not in ("segment", "dreamvid")}
         seg = c.identity.get("segment") or {"keep_from": start, "end": start + c.total}
         if ident.get("input") != json.loads(json.dumps(source_id)):

@@ -159,13 +159,17 @@ class Checkpoint:
     """
 
     def __init__(self, folder: str, identity: dict, total: int, chunk_frames: Optional[int] = None,
-                 chunk_ext: str = ".mp4"):
+                 chunk_ext: str = ".mp4", chunk_span: Optional[range] = None):
         self.folder = folder
         self.identity = {**identity, "dreamvid": __version__}
         self.total = total
-        # Streamed renders: frames [c·n, (c+1)·n) are encoded into chunk c as soon as they are all
-        # saved, and their PNGs deleted (but for the last saved frame, which the carry needs).
+        # Streamed renders: frames [a + c·n, a + (c+1)·n) of the span [a, b) (all frames unless
+        # given) are encoded into chunk c as soon as they are all saved, and their PNGs deleted (but
+        # for the last saved frame, which the carry needs). Frames outside the span stay PNGs (a
+        # segment's cross-faded first frames and its lead-out, which the driver blends).
         self.chunk_frames, self.chunk_ext = chunk_frames, chunk_ext
+        span = range(0, total) if chunk_span is None else chunk_span
+        self.chunk_from, self.chunk_until = span.start, min(span.stop, total)
         self.completed = 0  # length of the unbroken run of finished frames 0, 1, …
         self._lock_file = None
         self._dir_fd: Optional[int] = None
@@ -235,7 +239,11 @@ class Checkpoint:
                                 "render its segment first")
         identity = dict(manifest.get("identity") or {})
         identity.pop("dreamvid", None)
-        ckpt = cls(folder, identity, int((manifest.get("progress") or {}).get("total") or 0))
+        total = int((manifest.get("progress") or {}).get("total") or 0)
+        stream = identity.get("stream") if isinstance(identity.get("stream"), dict) else {}
+        span = stream.get("span") or [0, total]
+        ckpt = cls(folder, identity, total, stream.get("chunk_frames"), "." + str(stream.get("kind", "mp4")),
+                   range(int(span[0]), int(span[1])))
         ckpt.identity = manifest.get("identity") or {}
         ckpt._lock()
         try:
@@ -326,13 +334,14 @@ class Checkpoint:
 
     def chunk_range(self, c: int) -> range:
         """The frames chunk c holds: fixed by frame index, whenever the render was stopped."""
-        n = self.chunk_frames
-        return range(c * n, min((c + 1) * n, self.total))
+        n, a = self.chunk_frames, self.chunk_from
+        return range(a + c * n, min(a + (c + 1) * n, self.chunk_until))
 
     @property
     def chunks(self) -> int:
         """How many chunks the whole render has (0 when not streamed)."""
-        return -(-self.total // self.chunk_frames) if self.chunk_frames else 0
+        span = self.chunk_until - self.chunk_from
+        return -(-span // self.chunk_frames) if self.chunk_frames and span > 0 else 0
 
     def encoded_chunks(self) -> int:
         """Length of the unbroken run of encoded chunks 0, 1, … on disk."""
@@ -360,7 +369,7 @@ class Checkpoint:
         """Delete the PNGs of encoded chunks, but for the last saved frame (the carry's start)."""
         covered = self.chunk_range(self.encoded_chunks() - 1).stop if self.encoded_chunks() else 0
         for i in self._frame_numbers():
-            if i < covered and i != self.completed - 1:
+            if self.chunk_from <= i < covered and i != self.completed - 1:
                 remove_path(self.frame_path(i))
 
     def load(self, index: int) -> Optional[np.ndarray]:
@@ -378,13 +387,16 @@ class Checkpoint:
         later frames are deleted (they will be rendered again).
         """
         chunks = self.encoded_chunks() if self.chunk_frames else 0
-        n = self.chunk_range(chunks - 1).stop if chunks else 0
-        for stale in (c for c in self._chunk_numbers() if c >= chunks):  # after a gap: redone
-            remove_path(self.chunk_path(stale))
         present = set(self._frame_numbers())
 
         def intact(i: int) -> bool:
             return i in present and self._read_frame(i) is not None
+
+        if chunks and not all(intact(i) for i in range(self.chunk_from)):
+            chunks = 0  # a frame before the chunks is lost: everything after it is redone
+        n = self.chunk_range(chunks - 1).stop if chunks else 0
+        for stale in (c for c in self._chunk_numbers() if c >= chunks):  # after a gap: redone
+            remove_path(self.chunk_path(stale))
 
         while True:
             start = n
