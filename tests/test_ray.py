@@ -80,7 +80,7 @@ def one_process(clip, plan, tmp, video=VideoSettings()):
     for seg in plan:
         folder = str(tmp / f"ref-{seg.name}.dreamvid")
         render_segment(clip, folder, seg.start, seg.rendered_end, seg.warmup, video=video, run=RUN,
-                       dreamer=dreamer)
+                       dreamer=dreamer, leadout=seg.leadout)
         rendered.append([frames_of(os.path.join(folder, f"frame_{k:06d}.png"))[0]
                          for k in range(seg.rendered_end - seg.start)])
     film = []

@@ -307,10 +307,10 @@ class Worker:
         _visible(input, "input")
         return scene_cuts(open_source(input, video.fps).frames(lo, hi), video, lo)
 
-    def render(self, input, folder, start, end, warmup, video, keep=None, chunks=None) -> dict:
+    def render(self, input, folder, start, end, warmup, video, keep=None, chunks=None, leadout=0) -> dict:
         """Frames start … end − 1 (warm-up before, not kept); events for the first `keep` only (a
         lead-out's frames are the next segment's, which reports them). chunks: (kind, span) to
-        stream those frames into chunks (render_segment)."""
+        stream those frames into chunks (render_segment); leadout: the last frames, coasted."""
         from ..pipeline.video import render_segment
         _visible(os.path.dirname(folder), "checkpoint folder")
         self.ready()
@@ -325,7 +325,7 @@ class Worker:
         t = time.perf_counter()
         render_segment(input, folder, start, end, warmup, settings=self.settings, video=video,
                        run=self.run, dreamer=self.dreamer, vary=self.vary, on_event=on_event,
-                       cancel=_HubCancel(hub), chunks=chunks)
+                       cancel=_HubCancel(hub), chunks=chunks, leadout=leadout)
         return {"seconds": time.perf_counter() - t, "pid": os.getpid()}
 
 
@@ -690,7 +690,7 @@ class _Driver:
             while pending and idle:
                 seg, actor = pending.popleft(), idle.popleft()
                 ref = actor.render.remote(self.input, self.rf.segment_folder(seg), seg.start, seg.rendered_end,
-                                          seg.warmup, self.video, seg.frames, self._chunks(seg))
+                                          seg.warmup, self.video, seg.frames, self._chunks(seg), seg.leadout)
                 running[ref] = (actor, seg)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
             self._pump()

@@ -7,9 +7,10 @@ not start a scene starts ``warmup`` frames early (dreamed, not kept) so that its
 carries a dream like the sequential render's; the warm-up never reaches back past its scene's
 first frame, and when it reaches that frame the seam is exact too (both renders dream that frame
 afresh). Those seams that are not exact are cross-faded: the segment before goes on ``fade``
-frames past its end (its lead-out) and the next segment's first ``fade`` frames are blended from
-it to the new one (:func:`crossfade`), both dreams of the same input frames, so the jump between
-the two independent dreams is spread over several steps. :func:`plan_segments` is a pure
+frames past its end (its lead-out, coasted: its last dream carried along the flow, not dreamed
+again, so it costs a flow a frame) and the next segment's first ``fade`` frames are blended from
+it to the new one (:func:`crossfade`), both of the same input frames, so the jump between the two
+independent dreams is spread over several steps. :func:`plan_segments` is a pure
 function of (first frame, end, cuts, F, W, K).
 
 Render a segment with :func:`~dreamvid.pipeline.video.render_segment` (``seg.start``, ``seg.end``,
@@ -33,20 +34,21 @@ from ..temporal.carry import estimate_flows
 from ..temporal.flow import FlowEstimator, occlusion_mask
 from ..temporal.metrics import temporal_stats
 
-#: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"; default preset, Big
-#: Buck Bunny and the bikes pan). The seam step should look like any other step (E_warp of the
-#: seam pair <= 1.5x the median step's). A fresh segment's dream never converges to the sequential
-#: render's (the ascent reinforces whatever patterns it starts from): warm-up alone leaves the
-#: seam at 12.5x (W=0), 10.2x (4), 9.5x (12), so it is off by default (it costs frames, gains
-#: little). A cross-fade over K frames spreads the jump: worst step 1.3-1.9x at K=4, 1.1-1.6x at 6,
-#: 1.1-1.5x at 8 (both clips within 1.5x at 8, before the temporal term). With the temporal term
-#: (on by default since) the bikes pan stays within 1.5x at 8, Big Buck Bunny measures 1.8-2.1x
-#: and longer fades (up to 16) or a warm-up of 4 do not lower it: 8 is kept.
+#: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"; default preset,
+#: samples/bunny.mp4, the bikes pan and Big Buck Bunny at 320 px). The seam should look like any
+#: other step. A fresh segment's dream never converges to the sequential render's (the ascent
+#: reinforces whatever patterns it starts from): warm-up alone leaves the seam at 12.5x the median
+#: step (W=0), 10.2x (4), 9.5x (12), so it is off by default (it costs frames, gains little). A
+#: cross-fade over K frames spreads the jump; with the temporal term the transition's worst step
+#: is, over the uncut render's own worst step on the same frames, 1.11-1.48x at K=8, 0.88-1.32x at
+#: 12 and 0.69-1.19x at 16 (bbb's still shot at frame 80: 1.67x of a step a third of the median,
+#: 0.54x the median). Coasting the lead-out instead of dreaming it measured slightly steadier (and
+#: costs ~0.1 of a dreamed frame), so K=16 costs little more than K=8 did.
 DEFAULT_WARMUP = 0
-DEFAULT_FADE = 8
+DEFAULT_FADE = 16
 #: The most frames in a segment when the length is chosen for the workers (auto_segment_frames):
 #: short enough to rebalance after a lost worker, long enough that a segment's fixed cost (its
-#: cold first frame, ~4 later frames, and the next one's lead-out) stays small.
+#: cold first frame, ~4 later frames, and the next one's coasted lead-out) stays small.
 DEFAULT_SEGMENT_FRAMES = 240
 MIN_SEGMENT_FRAMES = 2
 

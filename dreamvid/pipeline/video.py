@@ -58,13 +58,17 @@ class VideoJob(FrameJob):
     """Frames keep_from … end − 1 of `source`, dreamed from frame `first` (≤ keep_from) on.
 
     Checkpoint frame k is input frame keep_from + k; frames first … keep_from − 1 are the
-    warm-up, dreamed before checkpoint frame 0 and not kept.
+    warm-up, dreamed before checkpoint frame 0 and not kept. Frames coast_from … end − 1 (a
+    segment's lead-out) are not dreamed but coasted: the previous frame's dream carried along the
+    flow, undecayed (temporal.carry.carried_target), at the cost of a flow.
     """
 
     def __init__(self, source: FrameSource, spec: str, dreamer: Dreamer, video: VideoSettings,
-                 frames: FrameSettings, first: int, keep_from: int, end: int, audio: bool):
+                 frames: FrameSettings, first: int, keep_from: int, end: int, audio: bool,
+                 coast_from: Optional[int] = None):
         self.source, self.spec, self.dreamer, self.video, self.frames = source, spec, dreamer, video, frames
         self.first, self.keep_from, self.end = first, keep_from, end
+        self.coast_from = end if coast_from is None else coast_from
         self.total, self.fps = end - keep_from, source.fps
         self._audio = audio
         warps = video.flow in ("dis", "farneback") and (video.blend > 0 or "blend" in frames.vary)
@@ -85,6 +89,8 @@ class VideoJob(FrameJob):
             ident["vary"] = self.frames.identity(range(self.video.start, self._film_end()))
         if self.keep_from != self.video.start or self.first != self.video.start or self.end != self._film_end():
             ident["segment"] = {"first": self.first, "keep_from": self.keep_from, "end": self.end}
+            if self.coast_from < self.end:
+                ident["segment"]["coast_from"] = self.coast_from
         return ident
 
     def _film_end(self) -> int:
@@ -149,7 +155,9 @@ class VideoJob(FrameJob):
             if carried.flows is not None and float(carried.mask.mean()) < video_s.cut_below:
                 carried = None  # a scene cut: nothing carries over, dream it like a first frame
         kw = per_frame_kwargs(self.frames, dream_s)
-        if carried is None:
+        if carried is not None and i >= self.coast_from and carried.flows is not None:
+            out = carried_target(raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
+        elif carried is None:
             out = self.dreamer(raw, index=i, on_step=on_step, **kw)
         else:
             octaves, iterations = next_schedule(dream_s, video_s)
@@ -194,7 +202,7 @@ def _open(input: str, video: VideoSettings):
     return source, video.start, end
 
 
-def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None, end=None):
+def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None, end=None, coast_from=None):
     video = (video or VideoSettings()).validate()
     run = run or RunOptions()
     source, start, film_end = _open(input, video)
@@ -205,7 +213,7 @@ def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None,
     fs = frame_settings(dreamer, video, vary, film_end - start, source.fps,
                         source.path if source.has_audio else None, film_end)
     fs.check(range(start, film_end))
-    return VideoJob(source, input, dreamer, video, fs, first, keep_from, end, run.audio), run
+    return VideoJob(source, input, dreamer, video, fs, first, keep_from, end, run.audio, coast_from), run
 
 
 def dream_video(input: str, output: str, settings: Optional[DreamSettings] = None,
@@ -230,7 +238,8 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
                    settings: Optional[DreamSettings] = None, video: Optional[VideoSettings] = None,
                    run: Optional[RunOptions] = None, dreamer: Optional[Dreamer] = None, *,
                    vary: Optional[Mapping[str, Varying]] = None, on_event: Optional[EventHandler] = None,
-                   cancel: Optional[CancelToken] = None, chunks: Optional[Tuple[str, range]] = None) -> str:
+                   cancel: Optional[CancelToken] = None, chunks: Optional[Tuple[str, range]] = None,
+                   leadout: int = 0) -> str:
     """Render frames [start, end) of the film `input` into the checkpoint folder `folder`.
 
     The render begins `warmup` frames before `start` (never before the film's first frame,
@@ -241,6 +250,8 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
     chunks=(kind, span): encode the segment's frames `span` (0 = frame `start`) into chunks of
     ``run.chunk_frames`` as they are done, "mp4" or "webm" at ``run.quality`` (a distributed
     render's driver joins them without re-encoding); the other frames stay PNGs.
+    leadout: the last `leadout` frames of the range are coasted, not dreamed: the dream of frame
+    end − leadout − 1 carried on along the flow (what the next segment's cross-fade starts from).
     """
     v = (video or VideoSettings()).validate()
     if warmup < 0:
@@ -248,8 +259,10 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
     if not v.start <= start < end or (v.end is not None and end > v.end):
         raise SettingError("start", start, f"..{end} is not a range of frames inside the film "
                            f"({v.start}..{v.end if v.end is not None else 'its end'})")
+    if not isinstance(leadout, int) or not 0 <= leadout < end - start:
+        raise SettingError("leadout", leadout, f"must be in [0, {end - start}): frames coasted at the end")
     first = max(v.start, start - warmup)
-    job, run = _job(input, settings, v, run, vary, dreamer, first, start, end)
+    job, run = _job(input, settings, v, run, vary, dreamer, first, start, end, end - leadout)
     if end > job._film_end():
         raise SettingError("end", end, f"is past the end of {input} ({job._film_end()} frames)")
     run = dataclasses.replace(run, checkpoint_dir=None)  # the folder is given
