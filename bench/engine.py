@@ -80,16 +80,12 @@ def _objective(model, name):
     return objective, layers
 
 
-def bench_model(name: str, size, repeats: int, configs) -> dict:
-    weights = None if name == "efficientnet_lite0" else "random"
-    cpu = torch.device("cpu")
-    w, h = size
-    x = torch.rand(1, 3, h, w, generator=make_generator(0))
-    settings = DreamSettings(model=name, layers=tuple(LAYERS[name]), iterations=1, jitter=32, step=0.01)
 
-    # The reference: the plain network, input normalised once, output squared and summed.
-    plain = load_model(name, weights=weights, device=cpu, channels_last=False, fold_bn=False)
-    objective, layers = _objective(plain, name)
+def bare_pass(plain, name: str, x: torch.Tensor):
+    """(pass, deepest layer): the reference pass is `plain` (no channels_last, no folding) up to
+    the deepest layer the bench uses for `name`, input normalised once, output squared and summed,
+    backward to `x`."""
+    _, layers = _objective(plain, name)
     deepest = max((n for n, _ in layers), key=plain.depth)
     stages = plain._stages[: plain.depth(deepest) + 1]
 
@@ -99,6 +95,19 @@ def bench_model(name: str, size, repeats: int, configs) -> dict:
         for _, fn in stages:
             hh = fn(hh)
         hh.pow(2).sum().backward()
+    return bare, deepest
+
+def bench_model(name: str, size, repeats: int, configs) -> dict:
+    weights = None if name == "efficientnet_lite0" else "random"
+    cpu = torch.device("cpu")
+    w, h = size
+    x = torch.rand(1, 3, h, w, generator=make_generator(0))
+    settings = DreamSettings(model=name, layers=tuple(LAYERS[name]), iterations=1, jitter=32, step=0.01)
+
+    # The reference: the plain network, input normalised once, output squared and summed.
+    plain = load_model(name, weights=weights, device=cpu, channels_last=False, fold_bn=False)
+    objective, _ = _objective(plain, name)
+    bare, deepest = bare_pass(plain, name, x)
 
     auto = resolve_precision("auto", cpu).name
     cl, fold = layout_for(name, cpu, auto)

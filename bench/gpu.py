@@ -31,7 +31,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from engine import LAYERS, _objective  # noqa: E402 (bench/engine.py: the same models and layers)
+from engine import LAYERS, _objective, bare_pass  # noqa: E402 (bench/engine.py: the same models and layers)
 
 from dreamvid.config.settings import DreamSettings  # noqa: E402
 from dreamvid.core.rng import make_generator  # noqa: E402
@@ -86,16 +86,7 @@ def bench_models(device, size, models, precisions, repeats) -> None:
     for name in models:
         weights = None if name == "efficientnet_lite0" else "random"
         plain = load_model(name, weights, device, channels_last=False, fold_bn=False)
-        _, layers = _objective(plain, name)
-        deepest = max((n for n, _ in layers), key=plain.depth)
-        stages = plain._stages[: plain.depth(deepest) + 1]
-
-        def bare():
-            xx = x.detach().requires_grad_(True)
-            hh = (xx - plain.mean) / plain.std
-            for _, fn in stages:
-                hh = fn(hh)
-            hh.pow(2).sum().backward()
+        bare, deepest = bare_pass(plain, name, x)
         base = timed(bare, device, repeats)
         del plain
         cells = []

@@ -213,3 +213,19 @@ def test_image_and_update_stay_float32():
     d = Dreamer(DreamSettings(iterations=1, octaves=1), "cpu", precision="bf16")
     out = d.dream_tensor(torch.rand(1, 3, 96, 128, generator=make_generator(0)))
     assert out.dtype == torch.float32
+
+
+def test_the_cpu_thread_count_is_part_of_the_identity():
+    """On a CPU the thread count changes the last bits (sums split by thread): a resume with
+    another count would not be exact, so the checkpoint refuses it by name."""
+    from dreamvid.store.checkpoint import describe_differences
+    d = Dreamer(settings_from_preset(None), "cpu")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = d.identity
+        torch.set_num_threads(2)
+        two = d.identity
+    finally:
+        torch.set_num_threads(before)
+    assert describe_differences(one, two) == "cpu_threads was 1, now 2"

@@ -53,7 +53,7 @@ from ..errors import Cancelled, DreamvidError, SettingError
 from ..io.sinks import AudioSpec, FfmpegSink, join_chunks, output_kind
 from ..io.sources import open_source
 from ..pipeline.events import CancelToken, EventHandler, Reporter
-from ..pipeline.job import encode_frames
+from ..pipeline.job import encode_frames, join_errors
 from ..pipeline.segments import (DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment,
                                  auto_segment_frames, carries, check_plan_settings, crossfade, plan_segments)
 from ..pipeline.video import _open as open_film
@@ -623,9 +623,8 @@ class _Driver:
     def _join(self, film: "_Film", fps, audio) -> None:
         """The output from the segments' chunks and one short chunk per cross-faded seam, joined
         without re-encoding (the driver encodes only the seams' frames)."""
-        kept = f"the dreamed frames are kept in {self.rf.folder}"
         parts = []
-        try:
+        with join_errors(self.output, f"the dreamed frames are kept in {self.rf.folder}"):
             for n, (seg, ck) in enumerate(zip(film.plan, film.ckpts)):
                 if seg.fade:
                     parts.append(self._seam_chunk(film, n, fps))
@@ -633,14 +632,6 @@ class _Driver:
                 self.reporter.check()
             join_chunks(parts, self.output, self.total, fps, audio)
             self.reporter.emit("encode", index=self.total, total=self.total)
-        except (Cancelled, KeyboardInterrupt):
-            raise Cancelled(f"stopped while joining {self.output}; {kept}: run the same command again "
-                            "to join them") from None
-        except DamagedFrame:
-            raise
-        except DreamvidError as e:
-            raise DreamvidError(f"{e}; {kept}: run the same command again to join them "
-                                "without dreaming again") from None
 
     def _seam_chunk(self, film: "_Film", n: int, fps) -> str:
         """Segment n's cross-faded first frames encoded as a chunk (made once: it is written under

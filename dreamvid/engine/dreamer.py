@@ -59,11 +59,13 @@ class Dreamer:
         """What identifies this dreamer's pixels (for checkpoint manifests)."""
         # The device, torch version, precision and memory layout are part of it: other kernels
         # give slightly different pixels, so a resume with another runtime would not be exact.
+        runtime = {"device": self.device.type, "torch": torch.__version__,
+                   "precision": self.precision.name, "channels_last": self.model.channels_last,
+                   "bn_folded": self.model.bn_folded}
+        if self.device.type == "cpu":  # CPU kernels split their sums by thread: another count, other last bits
+            runtime["cpu_threads"] = torch.get_num_threads()
         return {"settings": self.settings.to_dict(), "model": self.model.name,
-                "weights": self.model.weights_id,
-                "runtime": {"device": self.device.type, "torch": torch.__version__,
-                            "precision": self.precision.name, "channels_last": self.model.channels_last,
-                            "bn_folded": self.model.bn_folded}}
+                "weights": self.model.weights_id, "runtime": runtime}
 
     def _frame(self, settings: Optional[DreamSettings]) -> Tuple[DreamSettings, Objective]:
         """The settings and objective of one call (the base ones when `settings` is None)."""

@@ -26,6 +26,7 @@ hard links to the checkpoint's PNGs (no second copy).
 from __future__ import annotations
 
 import abc
+import contextlib
 from fractions import Fraction
 from typing import Callable, Optional, Sequence, Tuple
 
@@ -203,13 +204,20 @@ def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions) -> None:
 def join_output(ckpt: Checkpoint, output: str, fps: Fraction, audio: Optional[AudioSpec],
                 run: RunOptions, reporter: Reporter) -> None:
     """The output from the checkpoint's chunks, joined without re-encoding (audio muxed once)."""
-    kept = f"the {ckpt.total} dreamed frames are kept in {ckpt.folder}"
-    try:
+    with join_errors(output, f"the {ckpt.total} dreamed frames are kept in {ckpt.folder}"):
         reporter.check()
         encode_chunks(ckpt, fps, run)  # a run stopped right after its last frame
         parts = [ckpt.chunk_path(c) for c in range(ckpt.chunks)]
         join_chunks(parts, output, ckpt.total, fps, audio)
         reporter.emit("encode", index=ckpt.total, total=ckpt.total)
+
+
+@contextlib.contextmanager
+def join_errors(output: str, kept: str):
+    """A stop or a failure while joining `output`, said the same way everywhere: the frames are
+    kept (`kept` says where) and the same command joins them."""
+    try:
+        yield
     except (Cancelled, KeyboardInterrupt):
         raise Cancelled(f"stopped while joining {output}; {kept}: run the same command again "
                         "to join them") from None
