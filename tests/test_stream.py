@@ -218,8 +218,8 @@ def test_a_segment_streams_its_span_and_keeps_the_rest_as_png(clip, tmp_path, dr
     names = sorted(os.listdir(whole))
     assert [n for n in names if n.startswith("chunk_")] == ["chunk_000000.mp4", "chunk_000001.mp4"]  # 2-4, 5
     assert [n for n in names if n.startswith("frame_")] == [f"frame_{k:06d}.png" for k in (0, 1, 6, 7)]
-    for k in (0, 1, 6, 7):
-        assert (whole / f"frame_{k:06d}.png").read_bytes() == (ref / f"frame_{k:06d}.png").read_bytes()
+    for k in (0, 1, 6, 7):  # the same pixels (stored uncompressed here: they are transient)
+        assert np.array_equal(frames_of(whole / f"frame_{k:06d}.png")[0], frames_of(ref / f"frame_{k:06d}.png")[0])
     # Each chunk is the dreamed frames it spans, encoded as any streamed chunk is (x264 is
     # deterministic: the same bytes).
     dreamed = [frames_of(ref / f"frame_{k:06d}.png")[0] for k in range(8)]

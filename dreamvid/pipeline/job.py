@@ -102,7 +102,8 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
         if span is not None:
             identity["stream"]["span"] = [span.start, span.stop]
     ckpt = Checkpoint(checkpoint_folder(output, run.checkpoint_dir), identity, job.total,
-                      run.chunk_frames if stream else None, "." + kind, span)
+                      run.chunk_frames if stream else None, "." + kind, span,
+                      transient=stream and not run.keep_frames)
     with ckpt:
         done = ckpt.open(fresh=run.fresh)
         if encode:  # the lock is ours: a killed run's half-written output (or join list) can go

@@ -159,7 +159,7 @@ class Checkpoint:
     """
 
     def __init__(self, folder: str, identity: dict, total: int, chunk_frames: Optional[int] = None,
-                 chunk_ext: str = ".mp4", chunk_span: Optional[range] = None):
+                 chunk_ext: str = ".mp4", chunk_span: Optional[range] = None, transient: bool = False):
         self.folder = folder
         self.identity = {**identity, "dreamvid": __version__}
         self.total = total
@@ -170,6 +170,10 @@ class Checkpoint:
         self.chunk_frames, self.chunk_ext = chunk_frames, chunk_ext
         span = range(0, total) if chunk_span is None else chunk_span
         self.chunk_from, self.chunk_until = span.start, min(span.stop, total)
+        # Frames that live only until their chunk is encoded are stored uncompressed (zlib level
+        # 0: half the time of level 1 a frame, a third more bytes, still lossless and CRC-checked);
+        # frames that stay (GIF, zoom and folder outputs, --keep-frames) are compressed.
+        self._png_level = 0 if transient else 1
         self.completed = 0  # length of the unbroken run of finished frames 0, 1, …
         self._lock_file = None
         self._dir_fd: Optional[int] = None
@@ -315,7 +319,8 @@ class Checkpoint:
 
     def save(self, index: int, rgb: np.ndarray) -> None:
         """Write frame `index` (RGB uint8 H×W×3) losslessly, atomically and durably; record progress."""
-        ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]),
+                               [cv2.IMWRITE_PNG_COMPRESSION, self._png_level])
         if not ok:
             raise DreamvidError(f"could not encode frame {index} as PNG")
         try:
