@@ -38,8 +38,9 @@ class TerminalProgress:
             self._bar.set_description(f"octave {e.octave}/{e.octaves}", refresh=False)
             self._bar.update(1)
         elif e.kind == "encode":
-            self._open("encode", total=e.total, desc="encoding", unit="frame", leave=False)
-            self._bar.update(1)
+            # A join reports all its frames at once: the bar shows where the encode is, not a count of events.
+            self._open("encode", total=e.total, initial=e.index, desc="encoding", unit="frame", leave=False)
+            self._bar.update(max(0, e.index - self._bar.n))
         elif e.kind == "done":
             self._close()
 
