@@ -255,27 +255,33 @@ def test_a_cancelled_render_stops_every_worker_and_resumes(ray_session, tmp_path
 
 
 def test_the_seam_on_real_footage_is_a_step_like_the_others(ray_session, tmp_path, one_thread):
-    """samples/bunny.mp4 (Big Buck Bunny), 32 frames at 128 px, 2 segments: the cross-faded seam's
-    worst step is within 1.5x the median step's E_warp; the same segments joined hard are not."""
+    """samples/bunny.mp4 (Big Buck Bunny), 48 frames at 128 px, 2 segments, the default fade
+    (16 frames, the lead-out coasted): every step of the transition is within 1.5x of the larger
+    of the film's median step and the uncut render's own step there (motion varies along a film:
+    the seam must not add to it); the same two segments joined hard are far above."""
     import cv2
     clip = os.path.join(os.path.dirname(__file__), "..", "samples", "bunny.mp4")
-    video = VideoSettings(end=32, max_side=128)
+    video = VideoSettings(end=48, max_side=128)
     settings = settings_from_preset(None, iterations=2, octaves=2)
     out = str(tmp_path / "b") + "/"
     render_distributed(clip, out, settings, video, dataclasses.replace(RUN, keep_frames=True), workers=2,
-                       segment_frames=16, warmup=0, seam_fade=8)
+                       segment_frames=24, warmup=0)
     film = frames_of(out)
     h, w = film[0].shape[:2]
-    raw = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in open_source(clip).frames(0, 32)]
+    raw = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in open_source(clip).frames(0, 48)]
+    uncut = str(tmp_path / "uncut.dreamvid")  # the one-process render, no seam
+    render_segment(clip, uncut, 0, 48, 0, settings=settings, video=video, run=RUN)
+    own = step_errors(raw, [frames_of(os.path.join(uncut, f"frame_{k:06d}.png"))[0] for k in range(48)])
     errs = step_errors(raw, film)
-    fade = set(range(15, 24))  # steps (15, 16) … (23, 24): into, through and out of the fade
-    median = float(np.median([e for t, e in enumerate(errs) if t not in fade]))
-    assert max(errs[t] for t in fade) <= 1.5 * median
+    fade = range(23, 40)  # steps (23, 24) … (39, 40): into, through and out of the 16-frame fade
+    median = float(np.median(own))
+    for t in fade:
+        assert errs[t] <= 1.5 * max(median, own[t]), (t, errs[t] / median, own[t] / median)
     segs = tmp_path / "b.dreamvid" / "segments"
     hard = [frames_of(segs / name / f"frame_{k:06d}.png")[0]
-            for name in ("seg_000000-000016.dreamvid", "seg_000016-000032.dreamvid") for k in range(16)]
+            for name in ("seg_000000-000024.dreamvid", "seg_000024-000048.dreamvid") for k in range(24)]
     hard_errs = step_errors(raw, hard)
-    assert hard_errs[15] > 2 * float(np.median(hard_errs[:15] + hard_errs[16:]))
+    assert hard_errs[23] > 2 * max(median, own[23])  # measured 3.9x here; the fade's worst 0.94x
 
 
 def _cli(*args, **kw):
