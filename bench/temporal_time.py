@@ -13,8 +13,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
-
 from dreamvid.config.presets import settings_from_preset
 from dreamvid.config.settings import VideoSettings
 from dreamvid.core.convert import to_tensor, to_unit

@@ -56,6 +56,7 @@ from ..config.presets import DEFAULT_PRESET, PRESETS, get_preset, settings_from_
 from ..config.schedule import Schedule, is_number
 from ..config.settings import DEFAULT_LAYERS, FLOW_METHODS, RunOptions, VideoSettings, ZoomSettings
 from ..config.vary import _INTEGER as INTEGER_FIELDS
+from ..core.digest import file_sha256
 from ..errors import Cancelled, DreamvidError, SettingError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -284,14 +285,6 @@ class Job:
     call: Callable[..., Any]        # call(on_event=, cancel=) -> the library's result
 
 
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _safe_stem(name: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", os.path.splitext(os.path.basename(name))[0]).strip("_")
     return stem[:40] or "dream"
@@ -405,7 +398,7 @@ class Jobs:
                 raise DreamvidError(f"the upload {name} is gone from the server: upload it again")
             if os.path.getsize(path) == 0:
                 raise DreamvidError(f"the upload {name} is empty (0 bytes): upload the file again")
-            spec, digest = path, _file_digest(path)
+            spec, digest = path, file_sha256(path)
         vary: Dict[str, Schedule] = {}
         run = self.run_options
         if kind == "image":

@@ -1,1 +1,1 @@
-"""Plain operations on arrays and tensors: conversions, image ops, colour, noise, motion, RNG, atomic files."""
+"""Plain operations on arrays and tensors: conversions, image ops, colour, noise, motion, RNG, atomic files, digests."""

@@ -58,7 +58,7 @@ from ..pipeline.segments import (DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_W
                                  auto_segment_frames, carries, check_plan_settings, crossfade, plan_segments)
 from ..pipeline.video import _open as open_film
 from ..pipeline.video import source_identity
-from ..store.checkpoint import LOCK, Checkpoint, DamagedFrame, checkpoint_folder, describe_differences, lock_folder
+from ..store.checkpoint import LOCK, MANIFEST, Checkpoint, DamagedFrame, checkpoint_folder, describe_differences, lock_folder
 
 PLAN = "plan.json"
 SEGMENTS = "segments"
@@ -122,14 +122,14 @@ class RunFolder:
             return False
         if any(n.startswith("frame_") or n.startswith("chunk_") for n in os.listdir(self.folder)):
             return True
-        return any(_segment_done(os.path.join(self.segments, s)) > 0 for s in self._segment_names())
+        return any(Checkpoint.recorded_done(os.path.join(self.segments, s)) > 0 for s in self._segment_names())
 
     def _segment_names(self) -> List[str]:
         return sorted(os.listdir(self.segments)) if os.path.isdir(self.segments) else []
 
     def check_not_sequential(self) -> None:
         names = os.listdir(self.folder)
-        if "manifest.json" in names and any(n.startswith(("frame_", "chunk_")) for n in names):
+        if MANIFEST in names and any(n.startswith(("frame_", "chunk_")) for n in names):
             raise DreamvidError(f"the checkpoint {self.folder} holds the frames of a one-process render: run the "
                                 "same command without --workers/--ray-address to resume it, or add --fresh "
                                 "to start over")
@@ -165,18 +165,9 @@ class RunFolder:
         remove_empty_dirs(self._made)
 
 
-def _segment_done(folder: str) -> int:
-    """Frames a segment's manifest says are saved (0 if none or unreadable); the worker checks them."""
-    try:
-        with open(os.path.join(folder, "manifest.json")) as f:
-            return int((json.load(f).get("progress") or {}).get("done") or 0)
-    except (OSError, ValueError, AttributeError, TypeError):
-        return 0
-
-
 def _segment_finished(folder: str, seg: Segment) -> bool:
     """True if the segment's checkpoint holds all its frames, intact (checked, then unlocked)."""
-    if _segment_done(folder) < seg.rendered_end - seg.start:
+    if Checkpoint.recorded_done(folder) < seg.rendered_end - seg.start:
         return False
     try:
         Checkpoint.open_finished(folder).close()
@@ -590,8 +581,7 @@ class _Driver:
             plan = self._plan(self.actors)
             self._render(plan)
         except Cancelled:
-            done = sum(min(_segment_done(os.path.join(self.rf.segments, s)), 10**9)
-                       for s in self.rf._segment_names())
+            done = sum(Checkpoint.recorded_done(os.path.join(self.rf.segments, s)) for s in self.rf._segment_names())
             raise Cancelled(f"stopped; the {done} finished frames are kept in {self.rf.segments}: run the "
                             "same command again to resume") from None
         finally:
@@ -658,7 +648,7 @@ class _Driver:
                 done_frames += seg.frames
                 self.reported.update(range(seg.start, seg.end))
             else:
-                done = min(_segment_done(folder), seg.frames)
+                done = min(Checkpoint.recorded_done(folder), seg.frames)
                 done_frames += done
                 self.reported.update(range(seg.start, seg.start + done))
                 todo.append(seg)

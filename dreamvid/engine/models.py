@@ -8,7 +8,6 @@ asked for, so dreaming on ``mixed3`` never pays for ``mixed10``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import math
 import os
@@ -20,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config.settings import DEFAULT_LAYERS, DEFAULT_MODEL, check_model
+from ..core.digest import file_sha256
 from ..errors import DreamvidError
 
 # --------------------------------------------------------------------------- layer tables
@@ -317,14 +317,6 @@ def layer_table(name: str) -> List[Tuple[str, int, List[str]]]:
 
 # --------------------------------------------------------------------------- weights
 
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load_state_dict_file(path: str) -> dict:
     if not os.path.isfile(path):
         raise DreamvidError(f"weights file not found: {path}")
@@ -393,7 +385,7 @@ def _load_weights(net: nn.Module, spec: ModelSpec, weights: Optional[str]) -> st
         else:
             sd, ident = _torchvision_state_dict(spec)
     else:
-        sd, ident = _load_state_dict_file(weights), f"file:{_file_sha256(weights)[:16]}"
+        sd, ident = _load_state_dict_file(weights), f"file:{file_sha256(weights)[:16]}"
     # Auxiliary classifiers are not part of our networks.
     sd = {k: v for k, v in sd.items() if not k.startswith(("aux", "AuxLogits"))}
     missing, unexpected = net.load_state_dict(sd, strict=False)

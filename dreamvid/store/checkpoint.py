@@ -261,6 +261,16 @@ class Checkpoint:
                                 "render its segment again to finish it")
         return ckpt
 
+    @classmethod
+    def recorded_done(cls, folder: str) -> int:
+        """Frames the manifest of `folder` says are saved (0 if none or unreadable): unlocked and
+        unchecked, for a quick look at another run's progress (open() checks the frames)."""
+        data = cls(folder, {}, 0)._read_manifest() if os.path.isdir(folder) else None
+        try:
+            return int(((data or {}).get("progress") or {}).get("done") or 0)
+        except (AttributeError, TypeError, ValueError):
+            return 0
+
     def close(self) -> None:
         if self._dir_fd is not None:
             os.close(self._dir_fd)
