@@ -149,3 +149,44 @@ def test_layout_table_and_cuda_default():
             cl, fold = layout_for(name, cpu, precision)
             assert cl and fold == (name != "vgg16")  # measured: both pay (VGG16 has no BN)
     assert layout_for("googlenet", torch.device("cuda"), "bf16") == (True, False)
+
+
+@pytest.mark.parametrize("size", [(37, 50), (36, 51), (40, 64), (33, 33)])
+@pytest.mark.parametrize("kernel,groups", [(3, 1), (3, 8), (5, 8)])
+def test_same_padding_without_a_padded_copy_matches_tensorflow_same(size, kernel, groups):
+    """Odd TF-SAME padding (the extra pixel bottom/right) is done with a kernel one tap larger:
+    the same outputs as padding a copy, the same input gradient up to float rounding."""
+    from dreamvid.engine.models import _SameConv2d
+    torch.manual_seed(0)
+    conv = _SameConv2d(8, 8, kernel, stride=2, groups=groups, bias=True).eval()
+    x = torch.randn(1, 8, *size)
+    ih, iw = size
+    pad_h = max((-(-ih // 2) - 1) * 2 + kernel - ih, 0)
+    pad_w = max((-(-iw // 2) - 1) * 2 + kernel - iw, 0)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ref = F.conv2d(F.pad(xa, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]),
+                   conv.weight, conv.bias, 2, 0, 1, groups)
+    out = conv(xb)
+    assert out.shape == ref.shape == (1, 8, -(-ih // 2), -(-iw // 2))
+    assert torch.equal(out, ref)
+    g = torch.randn_like(ref)
+    ref.backward(g)
+    out.backward(g)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=0, atol=1e-6 * float(xa.grad.abs().max()))
+
+
+def test_strided_depthwise_convs_run_in_fp32_under_cpu_autocast():
+    """oneDNN's bf16 backward of a strided depthwise conv is slow on CPUs: those layers leave autocast."""
+    from dreamvid.engine.models import _SameConv2d
+    torch.manual_seed(0)
+    depthwise = _SameConv2d(8, 8, 3, stride=2, groups=8, bias=False).eval()
+    pointwise = _SameConv2d(8, 8, 1, bias=False).eval()
+    stride1_depthwise = _SameConv2d(8, 8, 3, stride=1, groups=8, bias=False).eval()
+    x = torch.randn(1, 8, 24, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert depthwise(x).dtype == torch.float32
+        assert depthwise(x.bfloat16()).dtype == torch.float32
+        assert pointwise(x).dtype == torch.bfloat16
+        assert stride1_depthwise(x).dtype == torch.bfloat16
+        fast = depthwise(x)
+    assert torch.equal(fast, depthwise(x))  # the very fp32 conv: bit for bit

@@ -12,6 +12,7 @@ from ..core.convert import to_float, to_tensor
 from ..core.rng import make_generator
 from ..errors import SettingError
 from .ascent import dream, steps_total
+from .cpu_memory import keep_freed_memory
 from .models import load_model, resolve_device
 from .objectives import Objective, build_objective
 from .precision import resolve_precision
@@ -43,6 +44,8 @@ class Dreamer:
         self.batch_tiles = batch_tiles
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.precision = resolve_precision(precision, self.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # each pass would page-fault its working set in anew (cpu_memory.py)
         if settings.guide and guide_image is None:
             raise SettingError("guide", settings.guide, "needs the guide image: read it and pass it "
                                "as Dreamer(..., guide_image=RGB uint8 HxWx3)")

@@ -95,16 +95,34 @@ class _SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ih, iw = x.shape[-2:]
-        kh, kw = self.weight.shape[-2:]
+        kh, kw = self.kernel_size
         sh, sw = self.stride
         pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if pad_h % 2 == 0 and pad_w % 2 == 0:  # symmetric: the conv pads itself (measured: the same
-            # gradients bit for bit, ~3% faster a step than a padded copy of the input)
-            return F.conv2d(x, self.weight, self.bias, self.stride, (pad_h // 2, pad_w // 2), self.dilation,
-                            self.groups)
-        x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        weight = self.weight
+        if pad_h % 2 or pad_w % 2:
+            # TF puts the odd padding pixel at the bottom/right. Padding symmetrically with one more
+            # pixel, for a kernel one tap larger whose first (top/left) tap is zero, gives the same
+            # sums with no padded copy of the input (the copy and its backward cost more than the
+            # conv itself here). Measured: the same outputs bit for bit, input gradients within
+            # 3e-7 of their largest value (fp32; the backward sums in another order).
+            weight = F.pad(weight, [pad_w % 2, 0, pad_h % 2, 0]).contiguous(
+                memory_format=torch.channels_last if _channels_last(self.weight) else torch.contiguous_format)
+            pad_h, pad_w = pad_h + pad_h % 2, pad_w + pad_w % 2
+        padding = (pad_h // 2, pad_w // 2)
+        if self.groups > 1 and self.stride != (1, 1) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN's bf16/fp16 backward of a strided depthwise conv is 4-7x slower than its fp32
+            # one on CPUs (bench/RESULTS.md, "Strided depthwise convolutions"): these layers run in
+            # fp32, the rest of the network in the autocast precision.
+            with torch.autocast("cpu", enabled=False):
+                bias = None if self.bias is None else self.bias.float()
+                return F.conv2d(x.float(), weight.float(), bias, self.stride, padding, self.dilation, self.groups)
+        return F.conv2d(x, weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+def _channels_last(t: torch.Tensor) -> bool:
+    """Is `t` stored channels_last (and not also plain contiguous, as size-1 dims allow)?"""
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
