@@ -111,9 +111,10 @@ class _SameConv2d(nn.Conv2d):
             pad_h, pad_w = pad_h + pad_h % 2, pad_w + pad_w % 2
         padding = (pad_h // 2, pad_w // 2)
         if self.groups > 1 and self.stride != (1, 1) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # oneDNN's bf16/fp16 backward of a strided depthwise conv is 4-7x slower than its fp32
-            # one on CPUs (bench/RESULTS.md, "Strided depthwise convolutions"): these layers run in
-            # fp32, the rest of the network in the autocast precision.
+            # oneDNN's bf16 backward of a strided depthwise conv is 2-8x slower than its fp32 one
+            # on an AVX512-BF16 CPU (bench/depthwise.py; bench/RESULTS.md, "Strided depthwise
+            # convolutions"), stride-1 ones are faster in bf16: the strided layers run in fp32,
+            # the rest of the network in the autocast precision.
             with torch.autocast("cpu", enabled=False):
                 bias = None if self.bias is None else self.bias.float()
                 return F.conv2d(x.float(), weight.float(), bias, self.stride, padding, self.dilation, self.groups)
