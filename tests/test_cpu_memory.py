@@ -47,8 +47,11 @@ def faults(mode: str) -> int:
 
 @pytest.mark.skipif(not GLIBC, reason="glibc only")
 def test_network_passes_stop_page_faulting_their_memory_in_again():
-    before, after = faults("default"), faults("keep")
-    assert before > 20000  # glibc handed the memory back: each pass faulted ~40 MiB in again (measured 49-64k)
+    before = faults("default")
+    if before < 20000:  # e.g. transparent huge pages set to "always": glibc's default costs little there
+        pytest.skip(f"this system faults only {before} times by default")
+    # glibc handed the memory back: each pass faulted ~40 MiB in again (measured 49-64k)
+    after = faults("keep")
     assert after < before / 5  # measured 2-4k
 
 
