@@ -106,8 +106,7 @@ class _SameConv2d(nn.Conv2d):
             # sums with no padded copy of the input (the copy and its backward cost more than the
             # conv itself here). Measured: the same outputs bit for bit, input gradients within
             # 3e-7 of their largest value (fp32; the backward sums in another order).
-            weight = F.pad(weight, [pad_w % 2, 0, pad_h % 2, 0]).contiguous(
-                memory_format=torch.channels_last if _channels_last(self.weight) else torch.contiguous_format)
+            weight = F.pad(weight, [pad_w % 2, 0, pad_h % 2, 0])  # (keeps the weight's memory format)
             pad_h, pad_w = pad_h + pad_h % 2, pad_w + pad_w % 2
         padding = (pad_h // 2, pad_w // 2)
         if self.groups > 1 and self.stride != (1, 1) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
@@ -115,15 +114,9 @@ class _SameConv2d(nn.Conv2d):
             # on an AVX512-BF16 CPU (bench/depthwise.py; bench/RESULTS.md, "Strided depthwise
             # convolutions"), stride-1 ones are faster in bf16: the strided layers run in fp32,
             # the rest of the network in the autocast precision.
-            with torch.autocast("cpu", enabled=False):
-                bias = None if self.bias is None else self.bias.float()
-                return F.conv2d(x.float(), weight.float(), bias, self.stride, padding, self.dilation, self.groups)
+            with torch.autocast("cpu", enabled=False):  # (the weights are stored in fp32)
+                return F.conv2d(x.float(), weight, self.bias, self.stride, padding, self.dilation, self.groups)
         return F.conv2d(x, weight, self.bias, self.stride, padding, self.dilation, self.groups)
-
-
-def _channels_last(t: torch.Tensor) -> bool:
-    """Is `t` stored channels_last (and not also plain contiguous, as size-1 dims allow)?"""
-    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
