@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
 from ..config.presets import DEFAULT_PRESET, PRESETS, get_preset, settings_from_preset
-from ..config.settings import PRECISIONS, DreamSettings, RunOptions, VideoSettings, ZoomSettings
+from ..config.settings import CARRY_KERNELS, PRECISIONS, DreamSettings, RunOptions, VideoSettings, ZoomSettings
 from ..engine.models import MODELS, layer_table
 from ..engine.objectives import parse_layer_weights
 from ..errors import DreamvidError, SettingError
@@ -111,6 +111,15 @@ def build_main_parser() -> argparse.ArgumentParser:
                    f"carries over, 0..1 (default {VideoSettings.temporal_damping})")
     v.add_argument("--temporal-fresh", type=float, help="extra ascent step where the frame shows something "
                    f"new (disocclusions, a pan's entering edge), 0..4 (default {VideoSettings.temporal_fresh})")
+    v.add_argument("--temporal-band", type=float, help="the pull holds the frequencies a Gaussian of this sigma "
+                   f"(px) keeps, finer detail is dreamed anew in place; 0 = all (default {VideoSettings.temporal_band})")
+    v.add_argument("--carry-anchor", type=int, help="frames between anchors: the carried dream is sampled once "
+                   "from the last anchor along the composed flows instead of resampled every frame, so it does "
+                   f"not blur; 0 = off (default {VideoSettings.carry_anchor})")
+    v.add_argument("--carry-kernel", choices=CARRY_KERNELS, help="how the anchor's dream is sampled "
+                   f"(default {VideoSettings.carry_kernel})")
+    v.add_argument("--next-fine-iterations", type=int, help="ascent steps at the full-size octave of a later "
+                   "frame (default: as --next-iterations)")
     v.add_argument("--start", type=int, help="first frame index (default 0)")
     v.add_argument("--end", type=int, help="frame index to stop before (default: the end)")
     v.add_argument("--fps", help="frame rate for frame folders (e.g. 25 or 30000/1001)")
@@ -188,7 +197,8 @@ def _video_settings(a: argparse.Namespace) -> VideoSettings:
     base = VideoSettings(**get_preset(a.preset or DEFAULT_PRESET).video)
     given = dict(flow=a.flow, blend=a.blend, next_iterations=a.next_iterations, next_octaves=a.next_octaves,
                  temporal_weight=a.temporal_weight, temporal_damping=a.temporal_damping,
-                 temporal_fresh=a.temporal_fresh,
+                 temporal_fresh=a.temporal_fresh, temporal_band=a.temporal_band, carry_anchor=a.carry_anchor,
+                 carry_kernel=a.carry_kernel, next_fine_iterations=a.next_fine_iterations,
                  start=a.start, end=a.end, max_side=a.max_side, fps=parse_fps(a.fps) if a.fps else None)
     return base.replace(**{k: v for k, v in given.items() if v is not None}).validate()
 

@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 from ..errors import SettingError
 
 FLOW_METHODS = ("dis", "farneback", "static", "none")
+CARRY_KERNELS = ("linear", "cubic", "nearest", "lanczos")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"
 #: Precision of the network pass (the image and its update stay float32): auto picks bf16 on
@@ -67,6 +68,18 @@ class VideoSettings:
     temporal_weight: float = 0.85
     temporal_damping: float = 0.0
     temporal_fresh: float = 1.0
+    temporal_band: float = 1.0           # px (at the frame's size): the pull acts on the frequencies a
+                                         # Gaussian of this sigma keeps; finer detail is dreamed anew in
+                                         # place (0 = every frequency is pulled)
+    next_fine_iterations: Optional[int] = None  # steps at the finest octave of a later frame (None = as
+                                                # the others)
+    carry_kernel: str = "nearest"        # how the anchor's residual is sampled: nearest | linear | cubic |
+                                         # lanczos (nearest: no blur; the composed position is off by
+                                         # < 0.5 px, which does not add up)
+    carry_anchor: int = 24               # frames between anchors: the carried dream is sampled once from
+                                         # the last anchor frame along the composed flows, so it is not
+                                         # blurred again every frame (temporal/anchor.py); 0 = carried
+                                         # from the previous frame only
     cut_below: float = 0.2               # carried (reliable-flow) share of a frame below which it is a
                                          # scene cut, dreamed afresh like a first frame (0 = never)
     start: int = 0                       # first frame index (inclusive)
@@ -87,6 +100,11 @@ class VideoSettings:
                "must be in [0, 1] (the share of the gap to the carried dream closed per step)")
         _check(self, "temporal_damping", 0.0 <= self.temporal_damping <= 1.0, "must be in [0, 1]")
         _check(self, "temporal_fresh", 0.0 <= self.temporal_fresh <= 4.0, "must be in [0, 4]")
+        _check(self, "temporal_band", 0.0 <= self.temporal_band <= 32.0, "must be in [0, 32] (px)")
+        _check(self, "next_fine_iterations", self.next_fine_iterations is None or self.next_fine_iterations >= 0,
+               "must be >= 0")
+        _check(self, "carry_kernel", self.carry_kernel in CARRY_KERNELS, f"must be one of {', '.join(CARRY_KERNELS)}")
+        _check(self, "carry_anchor", 0 <= self.carry_anchor <= 1000, "must be in [0, 1000] (frames; 0 = off)")
         _check(self, "cut_below", 0.0 <= self.cut_below < 1.0, "must be in [0, 1)")
         _check(self, "start", self.start >= 0, "must be >= 0")
         if self.end is not None and self.end <= self.start:

@@ -165,7 +165,8 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
           gen: torch.Generator, on_step: Optional[Callable[[], None]] = None,
           octaves: Optional[int] = None, iterations: Optional[int] = None,
           precision: Precision = FP32, batch_tiles: int = 1,
-          extra: Optional[Callable[[StepTransforms], StepTransforms]] = None) -> torch.Tensor:
+          extra: Optional[Callable[[StepTransforms], StepTransforms]] = None,
+          fine_iterations: Optional[int] = None) -> torch.Tensor:
     """Octave gradient ascent: (1, 3, H, W) in [0, 1] -> dreamed (1, 3, H, W) in [0, 1].
 
     At each octave, the dream so far is upscaled and the detail the shrinking lost
@@ -175,6 +176,7 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
     precision: of the network pass (engine/precision.py); the image stays float32.
     batch_tiles: tiles of a large image per network pass (see Ascent).
     extra: extends each step's transforms (e.g. transforms.carried_dream for video frames).
+    fine_iterations: steps at the last (full-size) octave, when it differs from the others.
     """
     s = settings
     h, w = image.shape[-2:]
@@ -195,16 +197,19 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
             lost_detail = resize(original, shape) - resize(shrunk, shape)
             img = resize(img, shape) + lost_detail
             shrunk = resize(original, shape)
-        img = ascend(img, ascent, s, gen, on_step, iterations, transforms)
+        n = fine_iterations if fine_iterations is not None and k == len(shapes) - 1 else iterations
+        img = ascend(img, ascent, s, gen, on_step, n, transforms)
     return img.detach()
 
 
 def steps_total(height: int, width: int, model: DreamModel, objective: Objective, settings: DreamSettings,
-                octaves: Optional[int] = None, iterations: Optional[int] = None) -> int:
+                octaves: Optional[int] = None, iterations: Optional[int] = None,
+                fine_iterations: Optional[int] = None) -> int:
     """Number of on_step calls `dream` will make for this size (for progress bars)."""
     layers = sorted(objective.layers - {"logits"}) or ["logits"]
     n_oct = len(octave_shapes(height, width, settings.octaves if octaves is None else octaves,
                               settings.octave_scale, model.min_side(layers)))
-    return n_oct * (settings.iterations if iterations is None else iterations)
+    n = settings.iterations if iterations is None else iterations
+    return (n_oct - 1) * n + (n if fine_iterations is None else fine_iterations)
 
 

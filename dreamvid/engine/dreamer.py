@@ -95,29 +95,33 @@ class Dreamer:
         return settings, objective
 
     def steps(self, height: int, width: int, octaves: Optional[int] = None,
-              iterations: Optional[int] = None, *, settings: Optional[DreamSettings] = None) -> int:
+              iterations: Optional[int] = None, *, settings: Optional[DreamSettings] = None,
+              fine_iterations: Optional[int] = None) -> int:
         """How many times on_step will be called for an image of this size (progress bars)."""
         s, objective = self._frame(settings)
-        return steps_total(height, width, self.model, objective, s, octaves, iterations)
+        return steps_total(height, width, self.model, objective, s, octaves, iterations, fine_iterations)
 
     def dream_tensor(self, x: torch.Tensor, index: int = 0, on_step: Optional[Callable[[], None]] = None,
                      octaves: Optional[int] = None, iterations: Optional[int] = None, *,
-                     settings: Optional[DreamSettings] = None, extra=None) -> torch.Tensor:
+                     settings: Optional[DreamSettings] = None, extra=None,
+                     fine_iterations: Optional[int] = None) -> torch.Tensor:
         """(1, 3, H, W) in [0, 1] -> dreamed (1, 3, H, W); randomness seeded by (seed, index) only.
 
         on_step() is called after every ascent step; whatever it raises (e.g. Cancelled)
         propagates and leaves nothing behind. settings: this call's DreamSettings (see class doc);
         `octaves` / `iterations` override it in turn. extra: extends each ascent step's transforms
-        (see ascent.dream; video frames pass transforms.carried_dream).
+        (see ascent.dream; video frames pass transforms.carried_dream). fine_iterations: steps at
+        the full-size octave when they differ from the others' (ascent.dream).
         """
         s, objective = self._frame(settings)
         gen = make_generator(s.seed, index)
         return dream(x.to(self.device), self.model, objective, s, gen, on_step, octaves, iterations,
-                     self.precision, self.batch_tiles, extra=extra)
+                     self.precision, self.batch_tiles, extra=extra, fine_iterations=fine_iterations)
 
     def __call__(self, rgb: np.ndarray, index: int = 0, on_step: Optional[Callable[[], None]] = None,
                  octaves: Optional[int] = None, iterations: Optional[int] = None, *,
-                 settings: Optional[DreamSettings] = None, extra=None) -> np.ndarray:
+                 settings: Optional[DreamSettings] = None, extra=None,
+                 fine_iterations: Optional[int] = None) -> np.ndarray:
         """RGB (H, W, 3) uint8 or float32 [0, 1] -> dreamed float32 (H, W, 3) in [0, 1]."""
         return to_float(self.dream_tensor(to_tensor(rgb, self.device), index, on_step, octaves, iterations,
-                                          settings=settings, extra=extra))
+                                          settings=settings, extra=extra, fine_iterations=fine_iterations))

@@ -130,7 +130,7 @@ def extend(t: StepTransforms, before: Sequence[Transform] = (), after: Sequence[
 
 
 def carried_dream(target: torch.Tensor, mask: torch.Tensor, weight: float, damping: float = 0.0,
-                  fresh: float = 0.0) -> Callable[[StepTransforms], StepTransforms]:
+                  fresh: float = 0.0, band: float = 0.0) -> Callable[[StepTransforms], StepTransforms]:
     """The temporal term of a video frame after the first, as step transforms (Ruder et al. 2016).
 
     target: (1, 3, H, W) the previous dream warped into this frame (where it is reliable); mask:
@@ -143,8 +143,14 @@ def carried_dream(target: torch.Tensor, mask: torch.Tensor, weight: float, dampi
     the dream's step size and the pull's strength are set independently. Before that, the dream
     step itself is scaled per pixel by ``1 − damping·c + fresh·(1 − c)``: damped where the carried
     dream is reliable, enlarged where the frame shows something new (disocclusions, a pan's
-    entering edge) so those areas catch up. Pixels with c = 0 are never pulled. Returns a function
-    that extends a step's transforms (pass it to ``dream(..., extra=)``).
+    entering edge) so those areas catch up. Pixels with c = 0 are never pulled.
+
+    band > 0 pulls only the coarse part of the gap: ``x ← x − weight·c·G_σ(x − target)`` with G_σ a
+    Gaussian of sigma `band` px at the target's size (scaled with each octave). The carried target
+    has been resampled along the flow, which blurs its finest detail; pulled toward it, every frame
+    would lose a little more. With the band, the patterns' layout and colour are held and the finest
+    detail is dreamed anew on top of the carried one, in place. Returns a function that extends a
+    step's transforms (pass it to ``dream(..., extra=)``).
     """
     cache = {}
     start: List[torch.Tensor] = []
@@ -166,7 +172,10 @@ def carried_dream(target: torch.Tensor, mask: torch.Tensor, weight: float, dampi
 
     def pull(x: torch.Tensor, state: StepState) -> torch.Tensor:
         w, c = at(x.shape[-2:])
-        return x - (weight * c) * (x - w)
+        gap = x - w
+        if band:
+            gap = gaussian_blur(gap, band * x.shape[-1] / target.shape[-1])
+        return x - (weight * c) * gap
 
     before: List[Transform] = []
     after: List[Transform] = []

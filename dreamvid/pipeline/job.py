@@ -78,6 +78,8 @@ class FrameJob(abc.ABC):
 
     #: True when order() is the rendered order, so finished frames can be encoded as they come.
     streamable = False
+    #: The last saved frames resume() reads (kept when encoded chunks' frames are pruned).
+    carry_frames = 1
 
 
 def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, encode: bool = True,
@@ -109,13 +111,13 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
         if encode:  # the lock is ours: a killed run's half-written output (or join list) can go
             remove_stale_temporaries(output)
         if stream and not run.keep_frames:
-            ckpt.prune()
+            ckpt.prune(job.carry_frames)
         if 0 < done < job.total:
             reporter.message(f"resuming at {job.position(done)}")
         elif done == job.total and encode:
             reporter.message(f"all {job.total} frames are in the checkpoint; encoding")
         reporter.emit("start", total=job.total, resumed_at=done, output=output)
-        after_save = (lambda: encode_chunks(ckpt, job.fps, run)) if stream else None
+        after_save = (lambda: encode_chunks(ckpt, job.fps, run, job.carry_frames)) if stream else None
         produce_frames(job, ckpt, done, reporter, after_save)
         if not encode:
             reporter.emit("done", output=ckpt.folder)
@@ -186,8 +188,9 @@ def encode_frames(ckpt: Checkpoint, order: Sequence[int], output: str, fps: Frac
                             "without dreaming again") from None
 
 
-def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions) -> None:
-    """Encode every chunk whose frames are all saved (see the module doc), then drop their PNGs."""
+def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions, keep_last: int = 1) -> None:
+    """Encode every chunk whose frames are all saved (see the module doc), then drop their PNGs
+    but for the last `keep_last` saved frames (FrameJob.carry_frames)."""
     while (c := ckpt.pending_chunk()) is not None:
         span = ckpt.chunk_range(c)
         frames = ckpt.frames(span)
@@ -199,7 +202,7 @@ def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions) -> None:
                 sink.write(frame)
         ckpt.chunk_written(c)
     if not run.keep_frames:
-        ckpt.prune()  # the frame before the last saved one is no longer the carry's start
+        ckpt.prune(keep_last)  # older frames are no longer the carry's start
 
 
 def join_output(ckpt: Checkpoint, output: str, fps: Fraction, audio: Optional[AudioSpec],

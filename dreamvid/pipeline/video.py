@@ -17,7 +17,7 @@ import dataclasses
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,8 +32,9 @@ from ..io.sinks import AudioSpec, output_kind
 from ..io.sources import FrameSource, open_source
 from ..store.checkpoint import Checkpoint, describe_differences
 from ..store.identity import input_fingerprint
-from ..temporal.carry import carried_target, estimate_flows, temporal_init
-from ..temporal.flow import FlowEstimator
+from ..temporal.anchor import REFRESH_BELOW, Anchor
+from ..temporal.carry import Flows, anchored_carry, carried_target, estimate_flows, temporal_init
+from ..temporal.flow import FlowEstimator, occlusion_mask
 from .common import build_dreamer, frame_settings, per_frame_kwargs
 from .events import EventHandler, CancelToken, Reporter
 from .job import FrameJob, encode_frames, run_job
@@ -52,6 +53,16 @@ def source_identity(source: FrameSource, spec: str) -> dict:
     """What identifies a render's input in its checkpoint."""
     return {**input_fingerprint(spec, getattr(source, "files", None)), "frames": source.num_frames,
             "fps": str(source.fps), "size": [source.width, source.height]}
+
+
+class Carried(NamedTuple):
+    """What a frame after the first starts from (``HxWx3`` / ``HxW`` float32)."""
+
+    init: np.ndarray  #: the starting point of its ascent
+    mask: np.ndarray  #: the occlusion mask c (ones without a flow)
+    flows: Optional[Flows]  #: None when nothing was warped (--flow static, blend 0)
+    target: Optional[np.ndarray]  #: the temporal term's target when the anchor made it (else None:
+    #: warped from the previous dream when needed)
 
 
 class VideoJob(FrameJob):
@@ -81,6 +92,11 @@ class VideoJob(FrameJob):
         self._decoded = None
         self._raw = self._flows = self._prev_raw = self._prev_dream = None
         self._next = first
+        # The anchor the carried dream is sampled from (temporal/anchor.py; None when it is off).
+        self.anchor_every = video.carry_anchor if self.estimator is not None else 0
+        self._anchor: Optional[Anchor] = None
+        # Saved frames a resume reads: the last one, or those back to the latest anchor.
+        self.carry_frames = max(1, self.anchor_every)
 
     def identity(self) -> dict:
         ident = {"input": source_identity(self.source, self.spec), "dream": self.dreamer.identity,
@@ -119,7 +135,10 @@ class VideoJob(FrameJob):
         return self._ahead.submit(estimate_flows, self.estimator, cur, prev)
 
     def resume(self, ckpt: Checkpoint, done: int) -> None:
-        if done:  # the raw frame before the first one to dream, and that frame's dream
+        if done and self.anchor_every:
+            self._next = self.keep_from + done
+            self._replay_anchor(ckpt)
+        elif done:  # the raw frame before the first one to dream, and that frame's dream
             self._next = self.keep_from + done
             self._decoded = self.source.frames(self._next - 1, self.end)
             self._prev_raw = self._load_raw(next(self._decoded, None))
@@ -147,16 +166,11 @@ class VideoJob(FrameJob):
         nxt = self._load_raw(next(self._decoded, None)) if i + 1 < self.end else None
         nxt_flows = self._flows_of(nxt, raw)
         dream_s, video_s = self.frames.at(i)
-        carried = None
-        if self._prev_dream is not None and video_s.flow != "none":
-            flows = None if self._flows is None else self._flows.result()
-            carried = temporal_init(raw, self._prev_raw, self._prev_dream, self.estimator, video_s.blend,
-                                    flows=flows)
-            if carried.flows is not None and float(carried.mask.mean()) < video_s.cut_below:
-                carried = None  # a scene cut: nothing carries over, dream it like a first frame
+        carried = self._carry(raw, video_s)
         kw = per_frame_kwargs(self.frames, dream_s)
         if carried is not None and i >= self.coast_from and carried.flows is not None:
-            out = carried_target(raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
+            out = carried.target if carried.target is not None else carried_target(
+                raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
         elif carried is None:
             out = self.dreamer(raw, index=i, on_step=on_step, **kw)
         else:
@@ -165,21 +179,83 @@ class VideoJob(FrameJob):
             if term is not None:
                 kw["extra"] = term
             out = self.dreamer(carried.init, index=i, octaves=octaves, iterations=iterations,
-                               on_step=on_step, **kw)
+                               fine_iterations=video_s.next_fine_iterations, on_step=on_step, **kw)
         frame = quantize(out)
         self._prev_raw, self._prev_dream = raw, to_unit(frame)
+        followed = carried is not None and carried.flows is not None
+        self._anchor = self._next_anchor(i, self._anchor if followed else None, raw, self._prev_dream)
         self._raw, self._flows, self._next = nxt, nxt_flows, i + 1
         return frame
 
-    def _temporal_term(self, carried, raw: np.ndarray, video_s: VideoSettings):
+    def _carry(self, raw: np.ndarray, video_s: VideoSettings) -> Optional["Carried"]:
+        """What frame i starts from, or None for a frame dreamed afresh (the first, a scene cut,
+        --flow none). With an anchor, the carried residual is sampled from it (temporal/anchor.py)
+        and the term's target comes with it; else temporal_init carries the previous dream one step."""
+        if self._prev_dream is None or video_s.flow == "none":
+            return None
+        flows = None if self._flows is None else self._flows.result()
+        if self._anchor is not None and flows is not None and video_s.blend > 0:
+            mask = occlusion_mask(flows.forward, flows.backward)
+            if float(mask.mean()) < video_s.cut_below:
+                return None  # a scene cut: nothing carries over, dream it like a first frame
+            self._anchor.follow(flows.backward, mask)
+            init, target = anchored_carry(raw, self._prev_raw, self._prev_dream, flows, mask, self._anchor,
+                                          video_s.blend)
+            return Carried(init, mask, flows, target)
+        c = temporal_init(raw, self._prev_raw, self._prev_dream, self.estimator, video_s.blend, flows=flows)
+        if c.flows is not None and float(c.mask.mean()) < video_s.cut_below:
+            return None
+        return Carried(c.init, c.mask, c.flows, None)
+
+    def _next_anchor(self, i: int, anchor: Optional[Anchor], raw: np.ndarray, dream: np.ndarray):
+        """The anchor after frame i: `anchor` (followed up to frame i; None where frame i carried
+        nothing along a flow), or frame i itself at every anchor_every-th frame of the film, at the
+        render's first kept frame (a resume can read it back), where nothing was carried, and
+        where the old anchor carries less than REFRESH_BELOW of the frame."""
+        if not self.anchor_every:
+            return None
+        if (anchor is None or i % self.anchor_every == 0 or i == self.keep_from
+                or anchor.trusted_share < REFRESH_BELOW):
+            return Anchor(i, dream - raw, self.video.carry_kernel)
+        return anchor
+
+    def _replay_anchor(self, ckpt: Checkpoint) -> None:
+        """The anchor (and the previous raw frame and dream) before frame self._next, rebuilt from
+        the saved frames since the last anchor every-th frame, along the same flows as the render:
+        the anchor depends on the raw frames and saved dreams only, so the resume is exact."""
+        i = self._next
+        m = max(self.keep_from, (i - 1) // self.anchor_every * self.anchor_every)
+        self._decoded = self.source.frames(m, self.end)
+        anchor = None
+        for j in range(m, i):
+            raw = self._load_raw(next(self._decoded, None))
+            dream = to_unit(ckpt.load(j - self.keep_from))
+            if j > m:
+                video_s = self.frames.at(j)[1]
+                anchor = None if video_s.flow == "none" or video_s.blend == 0 else anchor
+                if anchor is not None:
+                    flows = estimate_flows(self.estimator, raw, self._prev_raw)
+                    mask = occlusion_mask(flows.forward, flows.backward)
+                    if float(mask.mean()) < video_s.cut_below:
+                        anchor = None  # a scene cut, dreamed afresh
+                    else:
+                        anchor.follow(flows.backward, mask)
+            anchor = self._next_anchor(j, anchor, raw, dream)
+            self._prev_raw, self._prev_dream = raw, dream
+        self._anchor = anchor
+
+    def _temporal_term(self, carried: "Carried", raw: np.ndarray, video_s: VideoSettings):
         """The step transforms that hold frame i to the previous dream where the flow is reliable
         (engine.transforms.carried_dream), or None when the settings switch the term off."""
         w, d, f = video_s.temporal_weight, video_s.temporal_damping, video_s.temporal_fresh
         if carried.flows is None or not (w or d or f):
             return None
-        target = carried_target(raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
+        target = carried.target
+        if target is None:
+            target = carried_target(raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
         device = self.dreamer.device
-        return carried_dream(to_tensor(target, device), to_tensor(carried.mask[..., None], device), w, d, f)
+        return carried_dream(to_tensor(target, device), to_tensor(carried.mask[..., None], device), w, d, f,
+                             video_s.temporal_band)
 
     streamable = True  # frames play in the order they are made
 

@@ -380,11 +380,12 @@ class Checkpoint:
             except OSError:
                 pass
 
-    def prune(self) -> None:
-        """Delete the PNGs of encoded chunks, but for the last saved frame (the carry's start)."""
+    def prune(self, keep_last: int = 1) -> None:
+        """Delete the PNGs of encoded chunks, but for the last `keep_last` saved frames (what a
+        resume carries from: the last frame, or those back to the carry's anchor)."""
         covered = self.chunk_range(self.encoded_chunks() - 1).stop if self.encoded_chunks() else 0
         for i in self._frame_numbers():
-            if self.chunk_from <= i < covered and i != self.completed - 1:
+            if self.chunk_from <= i < covered and i < self.completed - keep_last:
                 remove_path(self.frame_path(i))
 
     def load(self, index: int) -> Optional[np.ndarray]:

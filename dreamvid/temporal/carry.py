@@ -10,6 +10,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from .anchor import Anchor
 from .flow import FlowEstimator, _to_gray_u8, occlusion_mask, warp
 
 
@@ -136,3 +137,29 @@ def carried_target(raw_cur: np.ndarray, raw_prev: np.ndarray, dream_prev: np.nda
     residual *= np.asarray(mask, np.float32)[..., None]
     residual += np.asarray(raw_cur, np.float32)
     return np.clip(residual, 0.0, 1.0, out=residual)
+
+
+class AnchoredCarry(NamedTuple):
+    """What :func:`anchored_carry` returns."""
+
+    init: np.ndarray  #: ``HxWx3`` float32 [0, 1]: raw + blend · c ⊙ carried residual
+    target: np.ndarray  #: ``HxWx3`` float32 [0, 1]: raw + c ⊙ carried residual (undecayed)
+
+
+def anchored_carry(raw_cur: np.ndarray, raw_prev: np.ndarray, dream_prev: np.ndarray, flows: Flows,
+                   mask: np.ndarray, anchor: Anchor, blend: float) -> AnchoredCarry:
+    """The init and the temporal term's target of frame t with an anchor (see anchor.py).
+
+    `anchor` must have followed the flows up to frame t. The carried residual is the anchor's,
+    sampled once, where it is trusted, and elsewhere the previous dream's residual warped one step
+    (bicubic); `mask` (c) and `blend` weigh it as in :func:`temporal_init`. Frames ``HxWx3``
+    float32 [0, 1]; returns ``AnchoredCarry(init, target)``.
+    """
+    raw_cur = np.asarray(raw_cur, np.float32)
+    chained = warp(np.asarray(dream_prev, np.float32) - np.asarray(raw_prev, np.float32), flows.backward,
+                   cubic=True)
+    residual = anchor.carry(chained)
+    residual *= np.asarray(mask, np.float32)[..., None]
+    target = np.clip(raw_cur + residual, 0.0, 1.0)
+    init = np.clip(raw_cur + float(blend) * residual, 0.0, 1.0)
+    return AnchoredCarry(init, target)

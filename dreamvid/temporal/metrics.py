@@ -15,7 +15,7 @@ the input frames, the input frames are resized to the output size first.
 
 from __future__ import annotations
 
-from typing import Iterable, List, NamedTuple, Optional
+from typing import Callable, Iterable, List, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -23,7 +23,8 @@ import numpy as np
 from ..errors import DreamvidError
 from .flow import FlowEstimator, occlusion_mask, warp
 
-__all__ = ["warping_error", "dream_strength", "TemporalStats", "temporal_stats"]
+__all__ = ["warping_error", "dream_strength", "detail_energy", "TemporalStats", "temporal_stats",
+           "CoherenceStats", "coherence_stats", "FlowSource"]
 
 _MISSING = object()
 
@@ -230,6 +231,21 @@ def loop_stats(frames: Iterable[np.ndarray]) -> LoopStats:
     return LoopStats(len(brightness), ratio, worst, drift, median)
 
 
+#: A source of input flows for the metrics: ``flows(t, k)`` -> (f, g), ``HxWx2`` float32, with
+#: f = t → t+k (lives in t) and g = t+k → t, for frame indices counted from the first frame compared.
+FlowSource = Callable[[int, int], Tuple[np.ndarray, np.ndarray]]
+
+
+def detail_energy(diff: np.ndarray) -> float:
+    """Fine-detail strength of a dream residual: the variance of the Laplacian of its grey.
+
+    diff: ``HxWx3`` float (out − in on [0, 1] values). Blur lowers it even where the mean
+    |out − in| (the dream strength) stays the same, so it tells a crisp dream from a smeared one.
+    """
+    grey = np.asarray(diff, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
 class CoherenceStats(NamedTuple):
     """Result of :func:`coherence_stats`."""
 
@@ -241,10 +257,18 @@ class CoherenceStats(NamedTuple):
     #: than 0.2 % of the pixels of the frames after the first had that age
     by_age: List[Optional[float]]
     pairs: int  #: frame pairs that entered E_warp
+    details: List[float] = []  #: :func:`detail_energy` of each frame's out − in
+    #: E_warp over frame pairs (t, t+gap) with the direct flow between them: output, input
+    e_gap_output: float = float("nan")
+    e_gap_input: float = float("nan")
 
     @property
     def strength(self) -> float:
         return float(np.mean(self.strengths))
+
+    @property
+    def detail(self) -> float:
+        return float(np.mean(self.details))
 
     def quarter_ratio(self) -> float:
         """Mean strength of the last quarter of the frames ÷ that of the first quarter."""
@@ -255,37 +279,65 @@ class CoherenceStats(NamedTuple):
 AGE_BUCKETS = ((0, 0), (1, 1), (2, 2), (3, 5), (6, None))
 
 
-def coherence_stats(input_frames: Iterable, output_frames: Iterable, est: Optional[FlowEstimator] = None,
-                    cut_below: float = 0.2) -> CoherenceStats:
-    """E_warp of output and input, per-frame strengths and the strength by age, in one pass.
+def _masked_errors(f: np.ndarray, g: np.ndarray, a: tuple, b: tuple):
+    """E_warp terms (output, input) of the pair a = (in, out) at t, b at t+k with flows f = t → t+k
+    and g = t+k → t, over frame t's non-occluded pixels; None when no pixel is reliable."""
+    m = (occlusion_mask(flow_fwd=g, flow_bwd=f) > 0.5).astype(np.float32)
+    n = float(m.sum()) * 3.0
+    if n == 0:
+        return None
+    return _pair_error(a[1], b[1], f, m, n), _pair_error(a[0], b[0], f, m, n)
 
-    E_warp as :func:`temporal_stats`. Age: each pixel of frame t+1 is 0 where the input's flow
-    t+1 → t is unreliable (the carry's occlusion mask ≤ 0.5: disocclusions, a pan's entering
-    edge), else the age of where it comes from in frame t plus 1. Frame 0, and every frame whose
-    reliable share is below `cut_below` (a scene cut, dreamed afresh), starts at "old" (≥ 6).
-    Strength by age tells whether newly visible areas are less dreamed, and for how many frames.
+
+def coherence_stats(input_frames: Iterable, output_frames: Iterable, est: Optional[FlowEstimator] = None,
+                    cut_below: float = 0.2, *, flows: Optional[FlowSource] = None,
+                    gap: int = 5) -> CoherenceStats:
+    """E_warp of output and input, per-frame strength and fine detail, E_warp over longer gaps and
+    the strength by age, in one pass.
+
+    E_warp as :func:`temporal_stats`; also over the pairs (t, t + gap), with the direct flow
+    between them and the same forward–backward mask (a pattern that crawls slowly shows there).
+    Flows come from `flows` (a :data:`FlowSource`, e.g. an evaluation flow independent of the
+    render's, computed elsewhere) or else from `est` on the input frames (default DIS medium).
+    Age: each pixel of frame t+1 is 0 where the input's flow t+1 → t is unreliable (the carry's
+    occlusion mask ≤ 0.5: disocclusions, a pan's entering edge), else the age of where it comes
+    from in frame t plus 1. Frame 0, and every frame whose reliable share is below `cut_below` (a
+    scene cut, dreamed afresh), starts at "old" (≥ 6). Holds gap + 1 frames of each at a time.
     """
-    if est is None:
-        est = FlowEstimator("dis", "medium")
-    e_out = e_in = 0.0
-    pairs = 0
+    held: List[tuple] = []  # (input float, output float) of the last gap + 1 frames
+    if flows is None:
+        est = est or FlowEstimator("dis", "medium")
+        given: dict = {}
+        flows = lambda t, k: (est.calc(given[t], given[t + k]), est.calc(given[t + k], given[t]))  # noqa: E731
+    else:
+        given = None
+    e_out = e_in = g_out = g_in = 0.0
+    pairs = gap_pairs = 0
     strengths: List[float] = []
+    details: List[float] = []
     sums = np.zeros(len(AGE_BUCKETS))
     counts = np.zeros(len(AGE_BUCKETS))
-    prev = None
     age = None
     old = float(AGE_BUCKETS[-1][0])
-    for a, b in _pairs(input_frames, output_frames):
+    for t, (a, b) in enumerate(_pairs(input_frames, output_frames)):
         af, bf = _to_float01(a), _to_float01(b)
-        diff = np.abs(bf - af).mean(axis=2)
+        if given is not None:
+            given[t] = a
+            given.pop(t - gap - 1, None)
+        held.append((af, bf))
+        del held[:-gap - 1]
+        residual = bf - af
+        diff = np.abs(residual).mean(axis=2)
         strengths.append(float(diff.mean()))
-        if prev is None:
+        details.append(detail_energy(residual))
+        if t == 0:
             age = np.full(diff.shape, old, np.float32)
         else:
-            f, g, errors = _pair_errors(est, prev, (a, af, bf))
+            f, g = flows(t - 1, 1)
+            errors = _masked_errors(f, g, held[-2], held[-1])
             if errors is not None:
                 e_out, e_in, pairs = e_out + errors[0], e_in + errors[1], pairs + 1
-            carried = occlusion_mask(flow_fwd=f, flow_bwd=g) > 0.5  # frame t+1's reliable pixels
+            carried = occlusion_mask(flow_fwd=f, flow_bwd=g) > 0.5  # frame t's reliable pixels
             if carried.mean() < cut_below:
                 age = np.full(diff.shape, old, np.float32)
             else:
@@ -294,11 +346,15 @@ def coherence_stats(input_frames: Iterable, output_frames: Iterable, est: Option
                     sel = (age >= lo) if hi is None else ((age >= lo) & (age <= hi))
                     sums[k] += float(diff[sel].sum())
                     counts[k] += float(sel.sum())
-        prev = (a, af, bf)
+        if gap > 1 and t >= gap:
+            errors = _masked_errors(*flows(t - gap, gap), held[0], held[-1])
+            if errors is not None:
+                g_out, g_in, gap_pairs = g_out + errors[0], g_in + errors[1], gap_pairs + 1
     if not strengths:
         raise DreamvidError("no frames to compare")
     total = max(counts.sum(), 1.0)
     by_age = [float(s / c) if c >= 0.002 * total else None for s, c in zip(sums, counts)]
     nan = float("nan")
     return CoherenceStats(e_out / pairs if pairs else nan, e_in / pairs if pairs else nan, strengths,
-                          by_age, pairs)
+                          by_age, pairs, details, g_out / gap_pairs if gap_pairs else nan,
+                          g_in / gap_pairs if gap_pairs else nan)
