@@ -2,9 +2,12 @@
 
     python bench/temporal_time.py VIDEO [--max-side 320] [--repeat 5] [--frame 10]
 
-Times, in one process and alternating (so a busy machine slows both alike), the first frame's full
-schedule and a later frame's whole work: both flows (DIS), the carried init, the temporal term's
-target and the short ascent with the term. Prints the minimum of each over the repeats and the ratio.
+Times, in one process and alternating (so a busy machine slows all alike), the first frame's full
+schedule and a later frame's whole work: both flows (DIS), the carry, the temporal term's target
+and the short ascent with the term; the later frame both as the default does it (the anchor
+followed one more frame and sampled, the band-limited pull) and as the one-step carry of version
+0.2 did (``--carry-anchor 0 --temporal-band 0``). Prints the minimum of each over the repeats and
+the ratios.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from dreamvid.engine.dreamer import Dreamer
 from dreamvid.engine.transforms import carried_dream
 from dreamvid.io.sources import open_source
 from dreamvid.pipeline.video import next_schedule
-from dreamvid.temporal.carry import carried_target, estimate_flows, temporal_init
-from dreamvid.temporal.flow import FlowEstimator
+from dreamvid.temporal.anchor import Anchor
+from dreamvid.temporal.carry import anchored_carry, carried_target, estimate_flows, temporal_init
+from dreamvid.temporal.flow import FlowEstimator, occlusion_mask
 
 
 def main(argv=None) -> int:
@@ -42,29 +46,39 @@ def main(argv=None) -> int:
     est = FlowEstimator(v.flow)
     octaves, iterations = next_schedule(s, v)
 
-    def later():
+    def term(target, mask, band):
+        return carried_dream(to_tensor(target, d.device), to_tensor(mask[..., None], d.device),
+                             v.temporal_weight, v.temporal_damping, v.temporal_fresh, band)
+
+    def later_old():
         flows = estimate_flows(est, raw, prev_raw)
         c = temporal_init(raw, prev_raw, prev_dream, None, v.blend, flows=flows)
-        extra = None
-        if v.temporal_weight or v.temporal_damping or v.temporal_fresh:
-            target = carried_target(raw, prev_raw, prev_dream, c.flows, c.mask)
-            extra = carried_dream(to_tensor(target, d.device), to_tensor(c.mask[..., None], d.device),
-                                  v.temporal_weight, v.temporal_damping, v.temporal_fresh)
-        return d(c.init, index=a.frame, octaves=octaves, iterations=iterations, extra=extra)
+        target = carried_target(raw, prev_raw, prev_dream, c.flows, c.mask)
+        return d(c.init, index=a.frame, octaves=octaves, iterations=iterations, extra=term(target, c.mask, 0.0))
 
-    first_t, later_t = [], []
-    later()  # warm-up
+    def later_new():
+        flows = estimate_flows(est, raw, prev_raw)
+        mask = occlusion_mask(flows.forward, flows.backward)
+        anchor = Anchor(a.frame - 1, prev_dream - prev_raw, v.carry_kernel)
+        anchor.follow(flows.backward, mask)
+        init, target = anchored_carry(raw, prev_raw, prev_dream, flows, mask, anchor, v.blend)
+        return d(init, index=a.frame, octaves=octaves, iterations=iterations,
+                 fine_iterations=v.next_fine_iterations, extra=term(target, mask, v.temporal_band))
+
+    times = {"first": [], "later": [], "later, 0.2's carry": []}
+    later_new(), later_old()  # warm-up
     for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        d(raw, index=a.frame)
-        first_t.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        later()
-        later_t.append(time.perf_counter() - t0)
-    f, l = min(first_t), min(later_t)
+        for name, fn in (("first", lambda: d(raw, index=a.frame)), ("later", later_new),
+                         ("later, 0.2's carry", later_old)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    f = min(times["first"])
     h, w = raw.shape[:2]
-    print(f"{a.video} at {w}x{h}: first frame {f:.3f} s, later frame {l:.3f} s "
-          f"({octaves} octaves x {iterations} iterations + flows + term): later/first {l / f:.3f}")
+    print(f"{a.video} at {w}x{h}: first frame {f:.3f} s; later frames ({octaves} octaves x {iterations} "
+          "iterations + flows + carry + term):")
+    for name in ("later", "later, 0.2's carry"):
+        print(f"  {name:<20} {min(times[name]):.3f} s  later/first {min(times[name]) / f:.3f}")
     return 0
 
 
