@@ -16,7 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dreamvid.engine.models import MODELS, git_blob_id, layer_table, load_model, same_max_pool2d, same_padding, tf_lrn
+from dreamvid.engine.models import (MODELS, LocalResponseNorm, git_blob_id, layer_table, load_model, same_max_pool2d,
+                                    same_padding)
 from dreamvid.engine.models import caffe_googlenet, inception5h
 from dreamvid.engine.models.weights import fetch_verified
 from dreamvid.engine.objectives import build_objective
@@ -116,9 +117,13 @@ def _tf_lrn_by_hand(x, depth_radius, bias, alpha, beta):
 
 def test_lrn_matches_tensorflows_formula():
     x = torch.rand(1, 64, 5, 6) * 50  # activations of 0-255 inputs are large: the bias matters
-    ours = tf_lrn(x, **inception5h.LRN)
-    torch.testing.assert_close(ours, _tf_lrn_by_hand(x, 5, 2.0, 1e-4, 0.5), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(ours, F.local_response_norm(x, 11, 0.0011, 0.5, 2.0), rtol=0, atol=0)
+    ours = LocalResponseNorm(64, **inception5h.LRN)(x)
+    torch.testing.assert_close(ours, _tf_lrn_by_hand(x, 5, 2.0, 1e-4, 0.5), rtol=1e-5, atol=1e-6)
+    # PyTorch's own LRN with the alpha it divides by the window: the same, up to summation order
+    torch.testing.assert_close(ours, F.local_response_norm(x, 11, 0.0011, 0.5, 2.0), rtol=1e-6, atol=1e-6)
+    xcl = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(LocalResponseNorm(64, **inception5h.LRN)(xcl), ours, rtol=1e-6, atol=1e-6)
+    assert LocalResponseNorm(64, **inception5h.LRN).state_dict() == {}  # the conversions' keys stay as they are
 
 
 def test_caffe_lrn_is_caffes_formula_in_the_network():
@@ -129,6 +134,7 @@ def test_caffe_lrn_is_caffes_formula_in_the_network():
     x = a["pool1/3x3_s2"]
     ref = _tf_lrn_by_hand(x, 2, 1.0, 1e-4 / 5, 0.75)
     torch.testing.assert_close(a["pool1/norm1"], ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(a["pool1/norm1"], F.local_response_norm(x, 5, 1e-4, 0.75, 1.0), rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- preprocessing

@@ -22,12 +22,12 @@ from ...errors import DreamvidError
 from .dream_model import LOGITS, DreamModel, Stage
 from .efficientnet import EfficientNetLite0
 from .fastpath import CPU_LAYOUT, fold_batchnorm, layout_for
-from .ops import _SameConv2d, same_max_pool2d, same_padding, tf_lrn
+from .ops import LocalResponseNorm, _SameConv2d, same_max_pool2d, same_padding
 from .registry import MODELS, ModelSpec, get_spec, layer_table
 from .weights import WeightsSpec, effnet_lite0_weights_path, git_blob_id, is_cached
 
 __all__ = ["LOGITS", "DreamModel", "Stage", "EfficientNetLite0", "CPU_LAYOUT", "fold_batchnorm", "layout_for",
-           "_SameConv2d", "same_max_pool2d", "same_padding", "tf_lrn", "MODELS", "ModelSpec", "get_spec",
+           "_SameConv2d", "same_max_pool2d", "same_padding", "LocalResponseNorm", "MODELS", "ModelSpec", "get_spec",
            "layer_table", "WeightsSpec", "effnet_lite0_weights_path", "git_blob_id", "weights_cached",
            "resolve_device", "load_model"]
 

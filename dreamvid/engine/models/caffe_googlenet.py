@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dream_model import LOGITS, Stage
+from .ops import LocalResponseNorm
 
 #: (block, in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj, total stride)
 BLOCKS = [
@@ -71,14 +72,13 @@ class CaffeGoogLeNet(nn.Module):
         self.conv1_7x7_s2 = nn.Conv2d(3, 64, 7, stride=2, padding=3)
         self.conv2_3x3_reduce = nn.Conv2d(64, 64, 1)
         self.conv2_3x3 = nn.Conv2d(64, 192, 3, padding=1)
+        # Caffe's LRN(local_size 5, alpha 1e-4, beta 0.75, k 1) divides alpha by the window size.
+        self.pool1_norm1 = LocalResponseNorm(64, 2, 1.0, 1e-4 / 5, 0.75)  # (no parameters)
+        self.conv2_norm2 = LocalResponseNorm(192, 2, 1.0, 1e-4 / 5, 0.75)
         for block in BLOCKS:
             for branch, cin, cout, k in _convs(block):
                 setattr(self, f"inception_{block[0]}_{branch}", nn.Conv2d(cin, cout, k, padding=k // 2))
         self.loss3_classifier = nn.Linear(1024, num_classes) if num_classes else None
-
-
-def _lrn(h: torch.Tensor) -> torch.Tensor:
-    return F.local_response_norm(h, 5, 1e-4, 0.75, 1.0)  # Caffe's alpha is already per window
 
 
 def _pool(h: torch.Tensor) -> torch.Tensor:
@@ -102,9 +102,9 @@ def _block(net: CaffeGoogLeNet, b: str):
 
 def stages(net: CaffeGoogLeNet) -> List[Stage]:
     out: List[Stage] = [
-        ("conv1/7x7_s2", lambda h: F.relu(net.conv1_7x7_s2(h))), ("pool1/3x3_s2", _pool), ("pool1/norm1", _lrn),
+        ("conv1/7x7_s2", lambda h: F.relu(net.conv1_7x7_s2(h))), ("pool1/3x3_s2", _pool), ("pool1/norm1", net.pool1_norm1),
         ("conv2/3x3_reduce", lambda h: F.relu(net.conv2_3x3_reduce(h))),
-        ("conv2/3x3", lambda h: F.relu(net.conv2_3x3(h))), ("conv2/norm2", _lrn), ("pool2/3x3_s2", _pool)]
+        ("conv2/3x3", lambda h: F.relu(net.conv2_3x3(h))), ("conv2/norm2", net.conv2_norm2), ("pool2/3x3_s2", _pool)]
     for block in BLOCKS:
         if block[0] in POOL_BEFORE:
             out.append((POOL_BEFORE[block[0]][0], _pool))

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dream_model import LOGITS, Stage
-from .ops import _SameConv2d, same_max_pool2d, tf_lrn
+from .ops import LocalResponseNorm, _SameConv2d, same_max_pool2d
 
 NUM_CLASSES = 1008
 LRN = dict(depth_radius=5, bias=2.0, alpha=1e-4, beta=0.5)
@@ -86,6 +86,8 @@ class Inception5h(nn.Module):
         self.conv2d0_pre_relu_conv = _SameConv2d(3, 64, 7, stride=2)  # SAME for odd and even sizes
         self.conv2d1_pre_relu_conv = nn.Conv2d(64, 64, 1)
         self.conv2d2_pre_relu_conv = nn.Conv2d(64, 192, 3, padding=1)
+        self.localresponsenorm0 = LocalResponseNorm(64, **LRN)  # (no parameters: the keys stay the conversion's)
+        self.localresponsenorm1 = LocalResponseNorm(192, **LRN)
         for block in BLOCKS:
             for tap, cin, cout, k in _branches(block):
                 setattr(self, f"{tap}_conv", nn.Conv2d(cin, cout, k, padding=k // 2))  # stride 1: SAME
@@ -126,13 +128,12 @@ def _conv_relu(conv: nn.Module, tap: str):
 
 
 def stages(net: Inception5h) -> List[Stage]:
-    lrn = lambda h: tf_lrn(h, **LRN)  # noqa: E731
     pool = lambda h: same_max_pool2d(h, 3, 2)  # noqa: E731
     out: List[Stage] = [
         ("conv2d0", _conv_relu(net.conv2d0_pre_relu_conv, "conv2d0_pre_relu")), ("maxpool0", pool),
-        ("localresponsenorm0", lrn), ("conv2d1", _conv_relu(net.conv2d1_pre_relu_conv, "conv2d1_pre_relu")),
+        ("localresponsenorm0", net.localresponsenorm0), ("conv2d1", _conv_relu(net.conv2d1_pre_relu_conv, "conv2d1_pre_relu")),
         ("conv2d2", _conv_relu(net.conv2d2_pre_relu_conv, "conv2d2_pre_relu")),
-        ("localresponsenorm1", lrn), ("maxpool1", pool)]
+        ("localresponsenorm1", net.localresponsenorm1), ("maxpool1", pool)]
     for block in BLOCKS:
         if block[0] in POOL_BEFORE:
             out.append((POOL_BEFORE[block[0]], pool))

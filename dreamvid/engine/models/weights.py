@@ -123,7 +123,7 @@ def _url_weights(model: str, w: WeightsSpec) -> Tuple[dict, str]:
         try:
             fetch_verified(w.url, path, w.blob_id)
         except DreamvidError as e:
-            raise DreamvidError(f"weights for {model}: {e}: pass --weights PATH to a local copy of that "
+            raise DreamvidError(f"weights for {model}: {e}; pass --weights PATH to a local copy of that "
                                 f"file, or use the offline model --model {OFFLINE_MODEL}") from None
     elif git_blob_id(path) != w.blob_id:
         raise DreamvidError(f"the cached weights {path} are not the expected file (git blob "
