@@ -413,3 +413,15 @@ def test_cli_lists_the_graphs_layers_and_dreams_the_seed_example(tmp_path):
                           "inception5h", "--channel", "mixed4d_3x3_bottleneck_pre_relu:144", "--weights", "random",
                           "--max-side", "96", "-q"], capture_output=True, text=True)
     assert bad.returncode == 2 and "0..143" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_listings_credit_the_weights_and_mark_downloads(capsys):
+    from dreamvid.app.cli import main
+    assert main(["--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "CC BY" in out.split("googlenet_places365", 1)[1]  # the credit follows its model
+    assert main(["--list-presets"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["classic"].split()[1] == "bvlc_googlenet" and "downloads its weights" in rows["classic"]
+    assert rows["tf-mixed4c"].split()[1] == "inception5h" and rows["places"].split()[1] == "googlenet_places365"
+    assert "downloads" not in rows["dreamy"]  # shipped with the package
