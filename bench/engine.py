@@ -44,7 +44,10 @@ from dreamvid.engine.precision import cpu_has_native_bf16, resolve_precision
 
 LAYERS = {  # the layers each model's reference preset dreams on
     "inception_v3": settings_from_preset("seals").layers,
-    "googlenet": settings_from_preset("classic").layers,
+    "googlenet": (("inception4c", 1.0),),  # the layer of Google's notebook
+    "bvlc_googlenet": settings_from_preset("classic").layers,
+    "googlenet_places365": settings_from_preset("places").layers,
+    "inception5h": settings_from_preset("tf-mixed4c").layers,
     "vgg16": (("relu4_3", 1.0),),
     "efficientnet_lite0": settings_from_preset("dreamy").layers,
 }
@@ -92,7 +95,7 @@ def bare_pass(plain, name: str, x: torch.Tensor):
 
     def bare():
         xx = x.detach().requires_grad_(True)
-        hh = (xx - plain.mean) / plain.std
+        hh = plain.normalize(xx)
         for _, fn in stages:
             hh = fn(hh)
         hh.pow(2).sum().backward()
@@ -127,7 +130,7 @@ def bench_model(name: str, size, repeats: int, configs) -> dict:
                 xx = x.detach().requires_grad_(True)
                 with resolve_precision(prec, cpu).autocast():
                     hh = (xx.contiguous(memory_format=torch.channels_last) if fast.channels_last else xx)
-                    hh = (hh - fast.mean) / fast.std
+                    hh = fast.normalize(hh)
                     for _, fn in fast_stages:
                         hh = fn(hh)
                 hh.float().pow(2).sum().backward()

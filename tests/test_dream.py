@@ -153,7 +153,8 @@ def test_keras_presets_convert_step_and_keep_table_values():
     ocean = settings_from_preset("ocean")
     assert (ocean.iterations, ocean.octaves, ocean.step) == (50, 7, pytest.approx(0.01))
     classic = settings_from_preset("classic")
-    assert classic.model == "googlenet" and classic.jitter == 32 and classic.step == pytest.approx(1.5 / 255)
+    assert classic.model == "bvlc_googlenet" and classic.jitter == 32 and classic.step == pytest.approx(1.5 / 255)
+    assert classic.layers == (("inception_4c/output", 1.0),) and (classic.octaves, classic.iterations) == (4, 10)
 
 
 def test_flags_override_preset_and_other_model_gets_its_default_layer():

@@ -55,7 +55,8 @@ CASES = [
     ("preset", lambda: settings_from_preset("nope"), "preset", "nope", None,
      [PHOTO, "-o", "{out}.png", "--preset", "nope"], None),
     ("model", lambda: settings_from_preset(None, model="alexnet"), "model", "alexnet",
-     "unknown model 'alexnet': choose one of inception_v3, googlenet, vgg16, efficientnet_lite0 "
+     "unknown model 'alexnet': choose one of inception_v3, googlenet, vgg16, efficientnet_lite0, inception5h, "
+     "bvlc_googlenet, googlenet_places365 "
      "(see 'dreamvid --list-models')", [PHOTO, "-o", "{out}.png", "--model", "alexnet"], None),
     ("layer-weight", lambda: parse_layer_weights("mixed4=lots"), "layers", "mixed4=lots",
      "bad layer weight 'mixed4=lots': write LAYER=WEIGHT, e.g. mixed4=2.0",

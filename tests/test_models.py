@@ -19,7 +19,7 @@ def test_layer_table_matches_forward_pass(name):
         assert acts[layer].shape[1] == channels, layer
         # the stride table drives the minimum octave size: it must be right within rounding
         assert abs(acts[layer].shape[-1] - 224 / model.strides[layer]) <= 6, layer
-    assert acts["logits"].shape == (1, 1000)
+    assert acts["logits"].shape == (1, MODELS[name].weights.num_classes)
 
 
 def test_forward_stops_at_deepest_layer():
@@ -147,7 +147,8 @@ def test_layout_table_and_cuda_default():
     for name in MODELS:
         for precision in ("fp32", "bf16"):
             cl, fold = layout_for(name, cpu, precision)
-            assert cl and fold == (name != "vgg16")  # measured: both pay (VGG16 has no BN)
+            assert cl and fold == MODELS[name].has_batchnorm  # measured: both pay (where there is BN)
+    assert not MODELS["vgg16"].has_batchnorm and not MODELS["inception5h"].has_batchnorm
     assert layout_for("googlenet", torch.device("cuda"), "bf16") == (True, False)
 
 

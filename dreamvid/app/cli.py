@@ -34,7 +34,7 @@ def _add_dream_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", help="local state dict for the model, or 'random' (tests/benchmarks)")
     g.add_argument("--layers", help="weighted layer mix, e.g. mixed3=0.5,mixed4=2.0")
     g.add_argument("--channel", help="maximise one channel, e.g. mixed4:70")
-    g.add_argument("--class", dest="class_index", type=int, help="visualise ImageNet class N (0..999)")
+    g.add_argument("--class", dest="class_index", type=int, help="visualise class N of the model (ImageNet: 0..999)")
     g.add_argument("--guide", help="dream toward the features of this image")
     g.add_argument("--step", type=float, help="ascent step in [0,1] pixel space")
     g.add_argument("--iterations", type=int, help="ascent steps per octave")
@@ -224,15 +224,26 @@ def _print_lists(a: argparse.Namespace) -> bool:
     if a.list_models:
         for name, spec in MODELS.items():
             print(f"{name:20s} {spec.description}")
+            if spec.weights.credit:
+                print(f"{'':20s}   {spec.weights.credit}")
         return True
     if a.list_presets:
         for name, p in PRESETS.items():
-            print(f"{name:14s} {p.settings['model']:20s} {p.description}")
+            spec = MODELS[p.settings["model"]]
+            download = "" if spec.weights.shipped else " (downloads its weights on first use)"
+            print(f"{name:14s} {p.settings['model']:20s} {p.description}{download}")
         return True
     if a.list_layers:
-        for name, channels, aliases in layer_table(a.list_layers):
-            also = f"  (also {', '.join(aliases)})" if aliases else ""
-            print(f"{name:16s} {channels:5d} channels{also}")
+        rows = layer_table(a.list_layers)
+        width = max(16, *(len(name) for name, _, _ in rows))
+        graph_spelling = False  # inception5h also answers to the TF graph's import/NAME[/conv]
+        for name, channels, aliases in rows:
+            shown = [x for x in aliases if not x.startswith("import/") and not x.endswith("/conv")]
+            graph_spelling |= len(shown) < len(aliases)
+            also = f"  (also {', '.join(shown)})" if shown else ""
+            print(f"{name:{width}s} {channels:5d} channels{also}")
+        if graph_spelling:
+            print("(each layer also as import/NAME, each *_pre_relu also as import/NAME/conv)")
         return True
     return False
 

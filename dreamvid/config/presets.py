@@ -55,9 +55,17 @@ _PRESETS = [
            _keras(0.2, 2.5, 2.0, 3.5, 0.05, 8, 1.4, 13)),
     Preset("ocean", "InceptionV3 reference 'ocean': 50 iterations per octave",
            _keras(0.2, 3.0, 2.0, 1.5, 0.02, 7, 1.4, 10, iterations=50)),
-    Preset("classic", "GoogLeNet inception_4c: Google's original DeepDream notebook",
-           dict(model="googlenet", layers=(("inception_4c", 1.0),), step=1.5 / 255, iterations=10,
+    # Google's DeepDream notebook: step 1.5 in Caffe's 0-255 space, 10 steps, 4 octaves x 1.4, jitter 32.
+    Preset("classic", "Caffe BVLC GoogLeNet inception_4c/output: Google's original DeepDream notebook",
+           dict(model="bvlc_googlenet", layers=(("inception_4c/output", 1.0),), step=1.5 / 255, iterations=10,
                 octaves=4, octave_scale=1.4, jitter=32, max_loss=None)),
+    # The TensorFlow DeepDream tutorial on inception5h (render_deepdream: mixed4c, the same schedule).
+    Preset("tf-mixed4c", "Google's inception5h mixed4c: the TensorFlow DeepDream tutorial",
+           dict(model="inception5h", layers=(("mixed4c", 1.0),), step=1.5 / 255, iterations=10,
+                octaves=4, octave_scale=1.4, jitter=32, max_loss=None)),
+    Preset("places", "GoogLeNet Places365 inception_4c/output: buildings, arches, landscapes",
+           dict(model="googlenet_places365", layers=(("inception_4c/output", 1.0),), step=1.5 / 255,
+                iterations=10, octaves=4, octave_scale=1.4, jitter=32, max_loss=None)),
 ]
 
 PRESETS: Dict[str, Preset] = {p.name: p for p in _PRESETS}

@@ -25,7 +25,8 @@ DEFAULT_PRECISION = "auto"
 DEFAULT_MODEL = "efficientnet_lite0"
 #: Each model's layer when a model is chosen without layers (defined here, used by the registry).
 DEFAULT_LAYERS = {"inception_v3": "mixed4", "googlenet": "inception4c", "vgg16": "relu4_3",
-                  "efficientnet_lite0": "block8"}
+                  "efficientnet_lite0": "block8", "inception5h": "mixed4c",
+                  "bvlc_googlenet": "inception_4c/output", "googlenet_places365": "inception_4c/output"}
 
 
 def check_model(name: str) -> str:

@@ -69,10 +69,11 @@ def channel(name: str, index: int, weight: float = 1.0) -> Objective:
     return Objective(fn, [name], f"{name}:{index}")
 
 
-def class_logit(index: int, weight: float = 1.0) -> Objective:
-    """Class visualisation: the pre-softmax score of ImageNet class `index` (0..999)."""
-    if not 0 <= index < 1000:
-        raise DreamvidError(f"class {index} is out of range: ImageNet classes are 0..999")
+def class_logit(index: int, weight: float = 1.0, num_classes: int = 1000) -> Objective:
+    """Class visualisation: the pre-softmax score of class `index` (0..num_classes-1; the
+    class count belongs to the model's weights: 1000 ImageNet, 1008 inception5h, 365 Places365)."""
+    if not 0 <= index < num_classes:
+        raise DreamvidError(f"class {index} is out of range: this model's classes are 0..{num_classes - 1}")
     return Objective(lambda a: weight * a["logits"][:, index].float().mean(), ["logits"], f"class {index}")
 
 
@@ -139,7 +140,8 @@ def build_objective(model, layers: Sequence[Tuple[str, float]] = (), channel_spe
                                 f"(it has {model.channels[name]} channels: 0..{model.channels[name] - 1})")
         terms.append(channel(name, idx))
     if class_index is not None:
-        terms.append(class_logit(class_index))
+        model.resolve("logits")  # a model whose weights carry no classifier says so
+        terms.append(class_logit(class_index, num_classes=model.num_classes))
     if guide_image is not None:
         resolved = [model.resolve(n) for n, _ in layers]
         name = model.resolve(guide_layer) if guide_layer else max(resolved, key=model.depth)
