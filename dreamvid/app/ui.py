@@ -618,7 +618,10 @@ def _describe_upload(kind: str, upload: Any) -> str:
             from ..io.sources import open_source
             src = open_source(path)
             sound = ", with sound" if getattr(src, "has_audio", False) else ""
-            return f"{name}: {src.width}×{src.height}, {src.num_frames} frames at {float(src.fps):.3g} fps{sound}"
+            short = (f" (the file ends at frame {src.num_frames} of the {src.promised_frames} it promises)"
+                     if src.promised_frames else "")
+            return (f"{name}: {src.width}×{src.height}, {src.num_frames} frames at {float(src.fps):.3g} fps"
+                    f"{sound}{short}")
         from ..io.images import read_image
         h, w = read_image(path).shape[:2]
         return f"{name}: {w}×{h}"

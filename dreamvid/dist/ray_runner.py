@@ -57,6 +57,7 @@ from ..pipeline.job import encode_frames, join_errors
 from ..pipeline.segments import (DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, Segment,
                                  auto_segment_frames, carries, check_plan_settings, crossfade, plan_segments)
 from ..pipeline.video import _open as open_film
+from ..pipeline.video import report_early_end
 from ..pipeline.video import source_identity
 from ..store.checkpoint import LOCK, MANIFEST, Checkpoint, DamagedFrame, checkpoint_folder, describe_differences, lock_folder
 
@@ -411,8 +412,9 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
     output_kind(output)
     ray = import_ray()
     settings = (settings or settings_from_preset()).validate()
-    source, start, end = open_film(input, video)
+    source, start, end = open_film(input, video, run.max_pixels)
     reporter = Reporter(on_event, cancel)
+    report_early_end(source, start=start, end=end, reporter=reporter)
     input = os.path.abspath(input) if os.path.exists(input) else input
     with RunFolder(checkpoint_folder(output, run.checkpoint_dir)) as rf:
         if run.fresh:
