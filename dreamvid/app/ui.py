@@ -875,7 +875,14 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, work_dir: Optional
                               font_mono=["ui-monospace", "monospace"])  # no web fonts: works offline
     allowed = [str(jobs.jobs_dir)] + ([str(SAMPLES)] if SAMPLES.is_dir() else [])
     stop = stop or threading.Event()
+    from starlette.middleware import Middleware
+
+    from .local_only import LocalOnly
+
+    # Host and Origin checked on every request: no DNS rebinding, no cross-site uploads or jobs.
+    only_here = Middleware(LocalOnly, host=host, port=port)
     _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                            app_kwargs={"middleware": [only_here]},
                             allowed_paths=allowed, max_file_size=max_file_size, theme=theme, css=CSS,
                             ssr_mode=False, pwa=False, mcp_server=False, share=False, show_error=True,
                             footer_links=["api"], enable_monitoring=False)
