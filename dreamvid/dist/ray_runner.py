@@ -48,7 +48,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from ..config.presets import settings_from_preset
 from ..config.settings import DreamSettings, RunOptions, VideoSettings
 from ..config.vary import Varying
-from ..core.atomic import atomic_write, make_dirs, remove_empty_dirs, remove_path
+from ..core.atomic import TMP_MARK, atomic_write, make_dirs, remove_empty_dirs, remove_path
 from ..errors import Cancelled, DreamvidError, SettingError
 from ..io.sinks import AudioSpec, FfmpegSink, join_chunks, output_kind
 from ..io.sources import open_source
@@ -63,11 +63,15 @@ from ..store.checkpoint import LOCK, MANIFEST, Checkpoint, DamagedFrame, checkpo
 
 PLAN = "plan.json"
 SEGMENTS = "segments"
-#: A segment whose worker died this many times stops the render (its error is reported).
+ATTEMPT = ".attempt"  # segments/<name>.attempt: the number of the segment's current attempt
+#: A segment whose worker died or stalled this many times stops the render (one line says so).
 MAX_ATTEMPTS = 3
+#: Seconds without a newly saved frame after which a segment is handed to another worker.
+STALL_S = 600.0
 #: How often the driver polls the workers' events, and a worker the driver's cancel (seconds).
 POLL_S = 0.1
 CANCEL_POLL_S = 0.25
+REFILL_S = 2.0  # how often a missing worker is looked for room to start
 
 RAY_EXTRA = "distributed rendering needs Ray: pip install 'dreamvid[ray]'"
 
@@ -114,8 +118,41 @@ class RunFolder:
             self._lock_file.close()
             self._lock_file = None
 
-    def segment_folder(self, seg: Segment) -> str:
-        return os.path.join(self.segments, seg.name + ".dreamvid")
+    def attempt(self, seg: Segment) -> int:
+        """The segment's current attempt (0 until a worker stalled or died on it)."""
+        try:
+            with open(os.path.join(self.segments, seg.name + ATTEMPT)) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def segment_folder(self, seg: Segment, attempt: Optional[int] = None) -> str:
+        """The checkpoint of the segment's current attempt (or of `attempt`)."""
+        k = self.attempt(seg) if attempt is None else attempt
+        return os.path.join(self.segments, seg.name + (f".a{k}" if k else "") + ".dreamvid")
+
+    def new_attempt(self, seg: Segment) -> int:
+        """Fence off the segment's current attempt: the next one gets a folder of its own holding
+        hard links to the frames and chunks saved so far (manifest first, so every frame it
+        counts is there), and becomes the current one. A stalled worker that wakes up writes on
+        into its old folder (atomic renames replace its links, not the new folder's), which nothing
+        reads any more. Returns the new attempt's number."""
+        old = self.attempt(seg)
+        src, k = self.segment_folder(seg, old), old + 1
+        dst = self.segment_folder(seg, k)
+        remove_path(dst)
+        os.makedirs(dst)
+        if os.path.isdir(src):
+            names = os.listdir(src)
+            for name in sorted(names, key=lambda n: n != MANIFEST):
+                if name == LOCK or TMP_MARK in name or not os.path.isfile(os.path.join(src, name)):
+                    continue
+                try:
+                    os.link(os.path.join(src, name), os.path.join(dst, name))
+                except FileNotFoundError:  # replaced or deleted meanwhile: the manifest was linked first
+                    pass
+        atomic_write(os.path.join(self.segments, seg.name + ATTEMPT), str(k).encode())
+        return k
 
     def has_frames(self) -> bool:
         """Any frame saved, by a segment or by a one-process render."""
@@ -268,6 +305,9 @@ class Hub:
     def cancelled(self):
         return self.stop
 
+    def pid(self):
+        return os.getpid()
+
 
 class Worker:
     """A Ray actor: loads the model once (on its first call), then renders segment after segment."""
@@ -308,7 +348,7 @@ class Worker:
         self.ready()
         hub = self.hub
 
-        def on_event(e):
+        def on_event(e):  # fire and forget: a dead hub's events are read back from the checkpoint
             if e.kind == "frame" and (keep is None or e.index < keep):
                 hub.frame.remote(start + e.index, e.frame)
             elif e.kind == "message":
@@ -340,7 +380,11 @@ class _HubCancel:
     def is_set(self) -> bool:
         if not self.flag and time.monotonic() - self.at > CANCEL_POLL_S:
             import ray
-            self.flag, self.at = bool(ray.get(self.hub.cancelled.remote())), time.monotonic()
+            self.at = time.monotonic()
+            try:
+                self.flag = bool(ray.get(self.hub.cancelled.remote(), timeout=30))
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                pass  # the hub is restarting: the driver sends its cancel again
         return self.flag
 
 
@@ -387,7 +431,8 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
                        workers: Optional[int] = None, ray_address: Optional[str] = None,
                        segment_frames: Optional[int] = None, warmup: Optional[int] = None,
                        seam_fade: Optional[int] = None, threads: Optional[int] = None, vary: Optional[Mapping[str, Varying]] = None,
-                       on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None) -> str:
+                       on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None,
+                       stall_timeout: float = STALL_S) -> str:
     """Dream the video `input` into `output` with `workers` Ray workers (see the module doc).
 
     Arguments as :func:`~dreamvid.pipeline.video.dream_video`, plus: workers (default: one per GPU
@@ -396,7 +441,8 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
     shared out so every worker gets one, at most DEFAULT_SEGMENT_FRAMES); warmup (frames dreamed
     before a segment, not kept; default DEFAULT_WARMUP); seam_fade (frames cross-faded at a seam that
     is not at a scene cut; default DEFAULT_FADE; 0 = a hard cut); threads (torch threads per CPU worker:
-    on a CPU they change the last bits of the pixels, so they are part of the plan).
+    on a CPU they change the last bits of the pixels, so they are part of the plan); stall_timeout
+    (seconds without a newly saved frame after which a segment is handed to another worker).
     A Ray session already started by the caller is used as it is (and left running).
     Returns `output`. Bad input raises DreamvidError; a stop raises Cancelled (rerun resumes).
     """
@@ -428,7 +474,7 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
             _quiet_worker_deaths()
         try:
             driver = _Driver(ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                             workers, threads, segment_frames, w, k, local_cpus)
+                             workers, threads, segment_frames, w, k, local_cpus, stall_timeout)
             return driver.run()
         finally:
             if own:
@@ -437,7 +483,7 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
 
 class _Driver:
     def __init__(self, ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                 workers, threads, segment_frames, warmup, fade, local_cpus):
+                 workers, threads, segment_frames, warmup, fade, local_cpus, stall_s=STALL_S):
         self.ray, self.rf, self.input, self.output = ray, rf, input, output
         self.settings, self.video, self.run_options, self.vary = settings, video, run, vary
         self.reporter, self.source, self.start, self.end = reporter, source, start, end
@@ -445,7 +491,8 @@ class _Driver:
         self.segment_frames, self.warmup, self.fade = segment_frames, warmup, fade
         self.n, self.actor_options, self.threads, self.gpu = worker_shape(
             ray.cluster_resources(), workers, threads, run.device, local_cpus)
-        self.hub = None
+        self.hub, self._hub_lost = None, False
+        self.stall_s = stall_s
         self.actors: List[object] = []
         self.run_id, self._started = uuid.uuid4().hex[:8], 0
         self.reported: set = set()
@@ -481,7 +528,18 @@ class _Driver:
     # -- events ----------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        for kind, a, b in self.ray.get(self.hub.drain.remote()):
+        """Pass the hub's events on. A hub that died is restarted by Ray (its state is soft: the
+        events it lost are read back from the checkpoints when their segment finishes)."""
+        try:
+            events = self.ray.get(self.hub.drain.remote(), timeout=30)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError):
+            if not self._hub_lost:
+                self._hub_lost = True
+                self.reporter.message("the progress hub died; Ray restarts it, and the frames it did not "
+                                      "pass on are read from the checkpoints")
+            return
+        self._hub_lost = False
+        for kind, a, b in events:
             if kind == "frame":
                 self._frame(a, b)
             else:
@@ -576,14 +634,19 @@ class _Driver:
 
     def run(self) -> str:
         HubClass, _ = _remote_classes(self.ray)
-        self.hub = HubClass.options(num_cpus=0).remote()
+        # On the driver's node (soft: elsewhere if it must), restarted by Ray when it dies.
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
+        self.hub = HubClass.options(num_cpus=0, name=f"dreamvid-hub-{self.run_id}", max_restarts=-1,
+                                    max_task_retries=0, scheduling_strategy=here).remote()
         try:
             for _ in range(self.n):
                 self._new_worker()
+            plan = None
             plan = self._plan(self.actors)
             self._render(plan)
         except Cancelled:
-            done = sum(Checkpoint.recorded_done(os.path.join(self.rf.segments, s)) for s in self.rf._segment_names())
+            done = sum(Checkpoint.recorded_done(self.rf.segment_folder(seg)) for seg in plan or ())
             raise Cancelled(f"stopped; the {done} finished frames are kept in {self.rf.segments}: run the "
                             "same command again to resume") from None
         finally:
@@ -664,41 +727,78 @@ class _Driver:
         # Longest work first: the last segments to finish are then the short ones.
         pending = deque(sorted(todo, key=lambda s: (-(s.frames + s.warmup), s.start)))
         os.makedirs(self.rf.segments, exist_ok=True)
-        attempts: Dict[int, int] = {}
+        self._attempts: Dict[int, int] = {}
+        self._refilled = time.monotonic()
         idle = deque(self.actors)
-        running: Dict[object, Tuple[object, Segment]] = {}
-        dead = ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError
+        running: Dict[object, _Attempt] = {}
+        stale: Dict[object, _Attempt] = {}  # attempts handed to another worker, still awaited
         while pending or running:
-            self._check_cancel_workers(running)
+            self._check_cancel_workers(list(running) + list(stale))
+            self._refill(idle, running, stale)
             while pending and idle:
                 seg, actor = pending.popleft(), idle.popleft()
-                ref = actor.render.remote(self.input, self.rf.segment_folder(seg), seg.start, seg.rendered_end,
+                folder = self.rf.segment_folder(seg)
+                ref = actor.render.remote(self.input, folder, seg.start, seg.rendered_end,
                                           seg.warmup, self.video, seg.frames, self._chunks(seg), seg.leadout)
-                running[ref] = (actor, seg)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                running[ref] = _Attempt(actor, seg, self.rf.attempt(seg), folder)
+            ready, _ = ray.wait(list(running) + list(stale), num_returns=1, timeout=POLL_S)
             self._pump()
             for ref in ready:
-                actor, seg = running.pop(ref)
+                if ref in stale:  # a stalled worker woke and finished: its folder is fenced off
+                    att = stale.pop(ref)
+                    try:
+                        ray.get(ref)
+                        idle.append(att.actor)
+                    except Exception:  # noqa: BLE001 - whatever it did, nothing reads its folder
+                        self._forget(att.actor)
+                    continue
+                att = running.pop(ref)
+                seg = att.seg
                 try:
                     ray.get(ref)
-                except dead as e:
-                    attempts[seg.start] = attempts.get(seg.start, 0) + 1
-                    if attempts[seg.start] >= MAX_ATTEMPTS:
-                        raise DreamvidError(f"frames {seg.start}-{seg.end - 1}: {MAX_ATTEMPTS} workers died "
-                                            f"rendering them ({str(e).splitlines()[0][:200]}); the finished "
-                                            "frames are kept: run the same command again to resume") from None
-                    self.reporter.message(f"a worker died while rendering frames {seg.start}-{seg.end - 1}; "
-                                          "another one resumes them from their checkpoint")
-                    self._forget(actor)
+                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                    self._retry(seg, f"a worker died while rendering frames {seg.start}-{seg.end - 1}", e)
+                    self._forget(att.actor)
                     pending.appendleft(seg)
-                    idle.append(self._new_worker())
                     continue
                 except ray.exceptions.RayTaskError as e:
                     cause = getattr(e, "cause", None)
                     raise (cause if isinstance(cause, BaseException) else e) from None
                 self._pump()
                 self._reconcile(seg)
-                idle.append(actor)
+                idle.append(att.actor)
+            for ref, att in list(running.items()):
+                if att.stalled(self.stall_s):
+                    running.pop(ref)
+                    stale[ref] = att
+                    self._retry(att.seg, f"the worker rendering frames {att.seg.start}-{att.seg.end - 1} saved "
+                                f"nothing for {self.stall_s:.0f} s", None)
+                    pending.appendleft(att.seg)
+
+    def _retry(self, seg: Segment, what: str, error) -> None:
+        """Count a failed attempt; a new attempt (its own folder, resuming from the frames saved so
+        far) or, after MAX_ATTEMPTS, one line that stops the render."""
+        n = self._attempts[seg.start] = self._attempts.get(seg.start, 0) + 1
+        if n >= MAX_ATTEMPTS:
+            why = f" ({str(error).splitlines()[0][:200]})" if error is not None else ""
+            raise DreamvidError(f"frames {seg.start}-{seg.end - 1} failed {n} times: {what}{why}; the finished "
+                                "frames are kept: run the same command again to resume") from None
+        k = self.rf.new_attempt(seg)
+        self.reporter.message(f"{what}; another worker resumes them from their checkpoint (attempt {k + 1})")
+
+    def _refill(self, idle, running, stale) -> None:
+        """Start workers while fewer than asked for are alive and the cluster has room (a lost
+        node's resources are gone: the render goes on with the workers that are left). With no
+        worker left at all, one is started and waits for room."""
+        alive = len(idle) + len(running) + len(stale)
+        if alive >= self.n or time.monotonic() - self._refilled < REFILL_S and alive:
+            return
+        self._refilled = time.monotonic()
+        free = self.ray.available_resources()
+        room = (free.get("CPU", 0) >= self.actor_options.get("num_cpus", 0)
+                and free.get("GPU", 0) >= self.actor_options.get("num_gpus", 0))
+        if room or not alive:
+            idle.append(self._new_worker())
 
     def _forget(self, actor) -> None:
         try:
@@ -710,13 +810,32 @@ class _Driver:
     def _check_cancel_workers(self, running) -> None:
         if not self.reporter.cancelled:
             return
-        self.hub.cancel.remote()
         deadline = time.monotonic() + 120
         refs = list(running)
         while refs and time.monotonic() < deadline:  # each worker stops within one ascent step
+            self.hub.cancel.remote()  # again each poll: a restarted hub has forgotten it
             _, refs = self.ray.wait(refs, num_returns=len(refs), timeout=POLL_S)
             self._pump()
         raise Cancelled("stopped")
+
+
+class _Attempt:
+    """One segment given to one worker: which attempt, its folder, and when it last saved a frame."""
+
+    def __init__(self, actor, seg: Segment, attempt: int, folder: str):
+        self.actor, self.seg, self.attempt, self.folder = actor, seg, attempt, folder
+        self.done, self.at, self.looked = Checkpoint.recorded_done(folder), time.monotonic(), time.monotonic()
+
+    def stalled(self, limit: float) -> bool:
+        """True when no frame was saved for `limit` seconds (the manifest is read once a second)."""
+        now = time.monotonic()
+        if now - self.looked < 1.0:
+            return False
+        self.looked = now
+        done = Checkpoint.recorded_done(self.folder)
+        if done != self.done:
+            self.done, self.at = done, now
+        return now - self.at > limit
 
 
 def _segment_frame(ck: Checkpoint, k: int):
