@@ -255,8 +255,10 @@ def connect(ray, address: Optional[str], num_cpus: Optional[int] = None) -> bool
             ray.init(address=target, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
     except ConnectionError as e:
         where = "RAY_ADDRESS is not set and no Ray cluster runs on this machine" if target == "auto" else str(e)
+        token = ("; a cluster with token auth also needs RAY_AUTH_MODE=token and its token (~/.ray/auth_token "
+                 "or RAY_AUTH_TOKEN_PATH)" if os.environ.get("RAY_AUTH_MODE", "").lower() != "token" else "")
         raise DreamvidError(f"cannot reach a Ray cluster ({where.splitlines()[0]}): start one with "
-                            "'ray start --head', or give --ray-address HOST:PORT") from None
+                            f"'ray start --head', or give --ray-address HOST:PORT{token}") from None
     return True
 
 
