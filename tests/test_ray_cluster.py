@@ -145,3 +145,4 @@ def test_the_worker_nodes_raylet_killed_mid_render_frames_identical(cluster, tmp
         torch.set_num_threads(before)
     got = frames_of(out)
     assert len(got) == 24 and all(np.array_equal(a, b) for a, b in zip(got, ref))
+

@@ -262,6 +262,21 @@ def connect(ray, address: Optional[str], num_cpus: Optional[int] = None) -> bool
     return True
 
 
+class ClusterLost(Exception):
+    """The Ray cluster under the driver went away (its raylet or GCS died); what is on disk stays."""
+
+
+def local_cluster_lost() -> Optional[str]:
+    """For the local Ray this process started: which of its processes died (e.g. 'raylet'), else None."""
+    try:
+        import ray._private.worker as rw
+        node = getattr(rw, "_global_node", None)
+        dead = node.dead_processes() if node is not None and node.head else []
+    except Exception:  # noqa: BLE001 - Ray internals moved: no answer rather than a wrong one
+        return None
+    return ", ".join(sorted({kind for kind, _ in dead})) or None
+
+
 def _quiet_worker_deaths() -> None:
     """Ray prints its own lines on the driver's stdout when a worker dies ('(raylet) A worker
     died …'); the driver reports that itself as one message event, so in a session it started
@@ -471,21 +486,29 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
         local_cpus = None
         if ray_address is None and not ray.is_initialized():
             local_cpus = max(os.cpu_count() or 1, (workers or 1) * (threads or 1))
-        own = connect(ray, ray_address, local_cpus)
-        if own:
-            _quiet_worker_deaths()
-        try:
-            driver = _Driver(ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                             workers, threads, segment_frames, w, k, local_cpus, stall_timeout)
-            return driver.run()
-        finally:
+        for restart in range(2):
+            own = connect(ray, ray_address, local_cpus)
             if own:
-                ray.shutdown()
+                _quiet_worker_deaths()
+            try:
+                driver = _Driver(ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
+                                 workers, threads, segment_frames, w, k, local_cpus, stall_timeout, own)
+                return driver.run()
+            except ClusterLost as e:
+                where = f"the finished frames are kept in {rf.segments}"
+                if not (own and ray_address is None) or restart:
+                    raise DreamvidError(f"the Ray cluster was lost ({e}); {where}: run the same command again "
+                                        "to resume") from None
+                reporter.message(f"the local Ray cluster started for this render was lost ({e}); starting a "
+                                 "new one, which resumes from the checkpoints")
+            finally:
+                if own:
+                    ray.shutdown()
 
 
 class _Driver:
     def __init__(self, ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                 workers, threads, segment_frames, warmup, fade, local_cpus, stall_s=STALL_S):
+                 workers, threads, segment_frames, warmup, fade, local_cpus, stall_s=STALL_S, own=False):
         self.ray, self.rf, self.input, self.output = ray, rf, input, output
         self.settings, self.video, self.run_options, self.vary = settings, video, run, vary
         self.reporter, self.source, self.start, self.end = reporter, source, start, end
@@ -494,7 +517,7 @@ class _Driver:
         self.n, self.actor_options, self.threads, self.gpu = worker_shape(
             ray.cluster_resources(), workers, threads, run.device, local_cpus)
         self.hub, self._hub_lost = None, False
-        self.stall_s = stall_s
+        self.stall_s, self.own = stall_s, own
         self.actors: List[object] = []
         self.run_id, self._started = uuid.uuid4().hex[:8], 0
         self.reported: set = set()
@@ -759,6 +782,7 @@ class _Driver:
                 try:
                     ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                    self._check_cluster()
                     self._retry(seg, f"a worker died while rendering frames {seg.start}-{seg.end - 1}", e)
                     self._forget(att.actor)
                     pending.appendleft(seg)
@@ -776,6 +800,20 @@ class _Driver:
                     self._retry(att.seg, f"the worker rendering frames {att.seg.start}-{att.seg.end - 1} saved "
                                 f"nothing for {self.stall_s:.0f} s", None)
                     pending.appendleft(att.seg)
+
+    def _check_cluster(self) -> None:
+        """ClusterLost when the local Ray this driver started has lost a process (its raylet, its
+        GCS), or when the cluster no longer answers."""
+        if self.own:
+            dead = local_cluster_lost()
+            if dead:
+                raise ClusterLost(f"its {dead} died")
+        try:
+            self.ray.get(self.hub.pid.remote(), timeout=60)
+        except (self.ray.exceptions.GetTimeoutError, self.ray.exceptions.RaySystemError) as e:
+            raise ClusterLost(str(e).splitlines()[0][:200]) from None
+        except self.ray.exceptions.RayActorError:
+            pass  # the hub restarting: the cluster is there
 
     def _retry(self, seg: Segment, what: str, error) -> None:
         """Count a failed attempt; a new attempt (its own folder, resuming from the frames saved so
