@@ -415,7 +415,7 @@ def test_driver_killed_then_rerun_resumes_and_keeps_finished_segments(ray_sessio
 
 
 def test_two_drivers_on_one_output_are_refused(ray_session, tmp_path):
-    from dreamvid.dist.ray_runner import RunFolder
+    from dreamvid.dist.run_folder import RunFolder
     clip = make_video(tmp_path, frames=4)
     out = str(tmp_path / "o.mp4")
     with RunFolder(out + ".dreamvid"):
