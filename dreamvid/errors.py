@@ -25,6 +25,11 @@ class Cancelled(DreamvidError):
 Interrupted = Cancelled  # the 0.1 name
 
 
+class InputTooLarge(DreamvidError):
+    """An input whose frames, by their header, are past the pixel budget (``max_pixels``): refused
+    before any pixel is decoded. Exit code 2, like any bad input."""
+
+
 class SettingError(DreamvidError, ValueError):
     """A setting has a value it cannot have. ``field`` is the settings field's name (``"blend"``,
     ``"layers.block8"``), ``value`` the value given, ``reason`` what is wrong and what to do

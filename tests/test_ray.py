@@ -30,6 +30,7 @@ from dreamvid.io.sources import open_source  # noqa: E402
 from dreamvid.pipeline.segments import (Segment, auto_segment_frames, crossfade, plan_segments, scene_cuts,  # noqa: E402
                                         step_errors)  # noqa: E402
 from dreamvid.pipeline.video import render_segment  # noqa: E402
+from dreamvid.store.checkpoint import checkpoint_folder  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -238,6 +239,69 @@ def test_a_killed_worker_is_replaced_and_the_frames_are_identical(ray_session, t
     assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), ref)) and len(frames_of(out)) == 12
 
 
+def test_a_killed_progress_hub_does_not_end_the_render(ray_session, tmp_path, one_thread):
+    """SIGKILL of the hub actor mid-render: Ray restarts it, the frame events it lost are read back
+    from the checkpoints, and the frames equal the one-process render of the plan."""
+    clip = make_video(tmp_path, size="96x64", frames=8)
+    killed, events = [], []
+
+    def on_event(e):
+        events.append(e)
+        if e.kind == "frame" and not killed:
+            hub = next(n for n in ray.util.list_named_actors() if n.startswith("dreamvid-hub-"))
+            pid = ray.get(ray.get_actor(hub).pid.remote())
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    out = str(tmp_path / "hub") + "/"
+    render_distributed(clip, out, SETTINGS, VideoSettings(), RUN, workers=2, segment_frames=4, warmup=1,
+                       seam_fade=2, on_event=on_event)
+    assert killed
+    assert sorted({e.index for e in events if e.kind == "frame"}) == list(range(8))
+    assert [e.kind for e in events][-1] == "done"
+    ref = one_process(clip, plan_segments(0, 8, [], 4, 1, fade=2), tmp_path)
+    got = frames_of(out)
+    assert len(got) == 8 and all(np.array_equal(a, b) for a, b in zip(got, ref))
+
+
+def test_a_stalled_worker_that_wakes_cannot_overwrite_the_newer_attempt(ray_session, tmp_path, one_thread):
+    """Fencing: a worker SIGSTOPped mid-segment has its segment handed to another (a new attempt
+    with a folder of its own); woken (SIGCONT) while the new attempt renders, it finishes into its
+    old folder, which nothing reads: the output equals the undisturbed render."""
+    clip = make_video(tmp_path, size="96x64", frames=12)
+    stopped, events = [], []
+    run = RunOptions(device="cpu", chunk_frames=None, keep_frames=True)
+
+    def on_event(e):
+        events.append(e)
+        if e.kind == "frame" and not stopped:
+            name = sorted(n for n in ray.util.list_named_actors() if n.startswith("dreamvid-worker-"))[0]
+            pid = ray.get(ray.get_actor(name).pid.remote())
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        elif e.kind == "message" and "saved nothing" in e.text and stopped:
+            os.kill(stopped[0], signal.SIGCONT)  # wakes while the new attempt renders
+
+    out = str(tmp_path / "fence") + "/"
+    try:
+        render_distributed(clip, out, SETTINGS, VideoSettings(), run, workers=2, segment_frames=4, warmup=1,
+                           seam_fade=2, on_event=on_event, stall_timeout=6)
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    handed = [e.text for e in events if e.kind == "message" and "saved nothing" in e.text]
+    assert len(handed) == 1 and "(attempt 2)" in handed[0], handed
+    ref = one_process(clip, plan_segments(0, 12, [], 4, 1, fade=2), tmp_path)
+    got = frames_of(out)
+    assert len(got) == 12 and all(np.array_equal(a, b) for a, b in zip(got, ref))
+    folder = checkpoint_folder(out, None)
+    attempts = [n for n in os.listdir(os.path.join(folder, "segments")) if n.endswith(".attempt")]
+    assert len(attempts) == 1 and open(os.path.join(folder, "segments", attempts[0])).read() == "1"
+
+
 def test_a_cancelled_render_stops_every_worker_and_resumes(ray_session, tmp_path):
     from dreamvid import Cancelled
     clip = make_video(tmp_path, size="96x64", frames=8)
@@ -351,7 +415,7 @@ def test_driver_killed_then_rerun_resumes_and_keeps_finished_segments(ray_sessio
 
 
 def test_two_drivers_on_one_output_are_refused(ray_session, tmp_path):
-    from dreamvid.dist.ray_runner import RunFolder
+    from dreamvid.dist.run_folder import RunFolder
     clip = make_video(tmp_path, frames=4)
     out = str(tmp_path / "o.mp4")
     with RunFolder(out + ".dreamvid"):

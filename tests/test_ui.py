@@ -348,6 +348,65 @@ def test_serves_only_its_own_files(server, client):
     assert _get(base + str(job_file))[0] == 200
 
 
+def _request(server, method, path, host=None, origin=None, body=b"", content_type=None):
+    """One real HTTP request to the server with forged Host / Origin headers; returns the status."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"Host": f"127.0.0.1:{server.port}" if host is None else host}
+    if origin is not None:
+        headers["Origin"] = origin
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for k, v in {**headers, "Content-Length": str(len(body))}.items():
+            conn.putheader(k, v)
+        conn.endheaders(body or None)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def _multipart(name, data):
+    boundary = "dreamvidtestboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_answers_only_its_own_host_names(server):
+    """DNS rebinding: a request naming another host is refused; loopback names with the port pass."""
+    p = server.port
+    for host in (f"127.0.0.1:{p}", f"localhost:{p}", f"[::1]:{p}"):
+        assert _request(server, "GET", "/", host=host) == 200, host
+    for host in ("rebind.evil.example", f"rebind.evil.example:{p}", f"127.0.0.1:{p + 1}", "127.0.0.1", ""):
+        assert _request(server, "GET", "/", host=host) == 400, host
+    # the attacker's page after rebinding: its own name as Host and as Origin
+    evil = f"rebind.evil.example:{p}"
+    body, ctype = _multipart("x.png", (ROOT / "samples" / "coffee.jpg").read_bytes())
+    assert _request(server, "POST", "/gradio_api/upload", host=evil, origin=f"http://{evil}",
+                    body=body, content_type=ctype) == 400
+
+
+def test_cross_origin_uploads_and_calls_are_refused(server):
+    """A state-changing request from another site's page (Origin) gets 403 and stores nothing;
+    the page's own origin and clients without an Origin (curl, gradio_client) pass."""
+    p = server.port
+    uploads = server.work / "uploads"
+    before = sorted(uploads.rglob("*"))
+    data = (ROOT / "samples" / "coffee.jpg").read_bytes()
+    body, ctype = _multipart("coffee.jpg", data)
+    for origin in ("https://evil.example", "null", f"http://127.0.0.1:{p + 1}", f"http://evil.example:{p}"):
+        assert _request(server, "POST", "/gradio_api/upload", origin=origin, body=body, content_type=ctype) == 403
+        join = json.dumps({"data": [], "fn_index": 0, "session_hash": "x"}).encode()
+        assert _request(server, "POST", "/gradio_api/queue/join", origin=origin, body=join,
+                        content_type="application/json") == 403
+    assert sorted(uploads.rglob("*")) == before
+    assert _request(server, "POST", "/gradio_api/upload", origin=f"http://localhost:{p}", body=body,
+                    content_type=ctype) == 200
+    assert _request(server, "POST", "/gradio_api/upload", body=body, content_type=ctype) == 200
+
+
 def test_a_remote_host_is_served_only_when_asked_with_a_warning(monkeypatch, capsys):
     from dreamvid.app import cli, ui
     calls = []

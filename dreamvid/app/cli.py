@@ -53,6 +53,9 @@ def _add_dream_flags(p: argparse.ArgumentParser) -> None:
                    help=f"network precision (default {RunOptions.precision}): auto picks bf16 on CPUs and GPUs "
                         "with native bf16, fp16 on older CUDA GPUs, else fp32; the image stays fp32")
     r.add_argument("--max-side", type=int, help="dream at a reduced size: longest side in px")
+    r.add_argument("--max-pixels", type=int, default=RunOptions.max_pixels, metavar="N",
+                   help=f"refuse input frames of more than N pixels, read from the header before decoding "
+                        f"(default {RunOptions.max_pixels:_}: {RunOptions.max_pixels // 10**6} MP)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -190,7 +193,7 @@ def run_options(a: argparse.Namespace) -> RunOptions:
     return RunOptions(device=a.device, weights=a.weights, precision=a.precision,
                       audio=not getattr(a, "no_audio", False), quality=a.quality,
                       keep_frames=a.keep_frames, fresh=a.fresh, checkpoint_dir=a.checkpoint_dir,
-                      chunk_frames=RunOptions.chunk_frames if a.chunk_frames is None else (a.chunk_frames or None)).validate()
+                      max_pixels=a.max_pixels, chunk_frames=RunOptions.chunk_frames if a.chunk_frames is None else (a.chunk_frames or None)).validate()
 
 
 def _video_settings(a: argparse.Namespace) -> VideoSettings:
@@ -306,8 +309,9 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
             for key, schedule in vary.items():  # one frame: nothing to vary over
                 raise SettingError(key, schedule.text, "is a schedule, but an image has one frame: give a number")
             from ..pipeline.image import dream_image
+            RunOptions(max_pixels=a.max_pixels).validate()
             dream_image(a.input, a.output, settings, max_side=a.max_side, device=a.device,
-                        weights=a.weights, on_event=progress, cancel=cancel)
+                        weights=a.weights, on_event=progress, cancel=cancel, max_pixels=a.max_pixels)
             return 0
         if dist:
             from ..dist import render_distributed

@@ -618,7 +618,10 @@ def _describe_upload(kind: str, upload: Any) -> str:
             from ..io.sources import open_source
             src = open_source(path)
             sound = ", with sound" if getattr(src, "has_audio", False) else ""
-            return f"{name}: {src.width}×{src.height}, {src.num_frames} frames at {float(src.fps):.3g} fps{sound}"
+            short = (f" (the file ends at frame {src.num_frames} of the {src.promised_frames} it promises)"
+                     if src.promised_frames else "")
+            return (f"{name}: {src.width}×{src.height}, {src.num_frames} frames at {float(src.fps):.3g} fps"
+                    f"{sound}{short}")
         from ..io.images import read_image
         h, w = read_image(path).shape[:2]
         return f"{name}: {w}×{h}"
@@ -872,7 +875,14 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, work_dir: Optional
                               font_mono=["ui-monospace", "monospace"])  # no web fonts: works offline
     allowed = [str(jobs.jobs_dir)] + ([str(SAMPLES)] if SAMPLES.is_dir() else [])
     stop = stop or threading.Event()
+    from starlette.middleware import Middleware
+
+    from .local_only import LocalOnly
+
+    # Host and Origin checked on every request: no DNS rebinding, no cross-site uploads or jobs.
+    only_here = Middleware(LocalOnly, host=host, port=port)
     _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                            app_kwargs={"middleware": [only_here]},
                             allowed_paths=allowed, max_file_size=max_file_size, theme=theme, css=CSS,
                             ssr_mode=False, pwa=False, mcp_server=False, share=False, show_error=True,
                             footer_links=["api"], enable_monitoring=False)

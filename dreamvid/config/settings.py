@@ -22,6 +22,12 @@ DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_PRECISION = "auto"
 
+#: Pixel budget of one input frame (width x height, read from the header before decoding):
+#: 100 MP is a 10000x10000 photo, ~1.2 GiB as float32 RGB, already far past what a dream needs.
+#: Larger frames are refused unless the budget is raised (RunOptions.max_pixels, --max-pixels).
+MAX_PIXELS = 100_000_000
+MAX_PIXELS_RANGE = (1, 2**40)
+
 DEFAULT_MODEL = "efficientnet_lite0"
 #: Each model's layer when a model is chosen without layers (defined here, used by the registry).
 DEFAULT_LAYERS = {"inception_v3": "mixed4", "googlenet": "inception4c", "vgg16": "relu4_3",
@@ -183,6 +189,7 @@ class RunOptions:
     # the end without re-encoding: checkpoint disk stays ~ the output so far + one chunk of PNGs
     # (bench/checkpoint.py). None = every frame kept as PNG until one encode at the end.
     chunk_frames: Optional[int] = 48
+    max_pixels: int = MAX_PIXELS         # an input frame past this many pixels is refused (by header)
 
     def validate(self) -> "RunOptions":
         """`self` if the device is one dreamvid knows (auto, cpu, cuda, cuda:N, mps), else
@@ -192,6 +199,8 @@ class RunOptions:
                                whole=True)
         if self.chunk_frames is not None and self.chunk_frames < 1:
             raise SettingError("chunk_frames", self.chunk_frames, "must be at least 1 (or None: no chunks)")
+        lo, hi = MAX_PIXELS_RANGE
+        _check(self, "max_pixels", lo <= self.max_pixels <= hi, f"must be in [{lo}, {hi}] (pixels per frame)")
         return self
 
 

@@ -7,7 +7,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 
 from ..errors import DreamvidError
@@ -53,6 +53,7 @@ class MediaInfo:
     duration_s: Optional[float]  # container duration, None when unknown
     fps_text: Optional[str]  # the first video stream's rate as printed ("29.97"), None if absent
     audio_layout: Optional[str]  # the first audio stream's channel layout ("5.1", "stereo")
+    size: Optional[Tuple[int, int]] = None  # the first video stream's coded (width, height)
 
 def probe(path: str) -> MediaInfo:
     """Ask ffmpeg what streams `path` holds. DreamvidError if ffmpeg cannot read it at all."""
@@ -67,8 +68,11 @@ def probe(path: str) -> MediaInfo:
     streams = re.findall(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (.*)$", text, re.MULTILINE)
     videos = [s for kind, s in streams if kind == "Video" and "(attached pic)" not in s]
     audios = [s for kind, s in streams if kind == "Audio"]
-    fps = None
+    fps = size = None
     if videos:
+        # ", 1920x1080" (a codec tag such as "/ 0x31637661" has no comma before it)
+        m = re.search(r", (\d+)x(\d+)", videos[0])
+        size = (int(m.group(1)), int(m.group(2))) if m else None
         m = re.search(r"([\d.]+) fps", videos[0]) or re.search(r"([\d.]+) tbr", videos[0])
         fps = m.group(1) if m else None
     layout = None
@@ -77,4 +81,4 @@ def probe(path: str) -> MediaInfo:
         layout = m.group(1).strip() if m else None
     m = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
     duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
-    return MediaInfo(bool(videos), bool(audios), duration, fps, layout)
+    return MediaInfo(bool(videos), bool(audios), duration, fps, layout, size)

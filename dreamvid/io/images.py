@@ -1,17 +1,18 @@
-"""Image files: read, write (atomically), sizes from headers, natural order of frame files."""
+"""Image files: read (within a pixel budget), write (atomically), sizes, natural order of frame files."""
 
 from __future__ import annotations
 
 import os
 import re
-import struct
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ..core.atomic import atomic_write, make_dirs, remove_empty_dirs
+from ..config.settings import MAX_PIXELS
 from ..errors import DreamvidError
+from .headers import check_pixels, header_size
 
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -24,10 +25,15 @@ def _check_rgb(rgb: np.ndarray) -> None:
         raise ValueError(f"expected an RGB uint8 array of shape (H, W, 3), got "
                          f"{getattr(rgb, 'dtype', type(rgb))} {getattr(rgb, 'shape', '')}")
 
-def read_image(path: str) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3); alpha is dropped, grey becomes RGB."""
+def read_image(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); alpha is dropped, grey becomes RGB.
+
+    InputTooLarge, before decoding, when the header says it has more than `max_pixels` pixels."""
     if not os.path.isfile(path):
         raise DreamvidError(f"image not found: {path} (check the path)")
+    size = header_size(path)
+    if size is not None:
+        check_pixels(path, *size, max_pixels, what="an image")
     # np.fromfile + imdecode instead of imread: imread fails on non-ASCII paths on some systems.
     bgr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -57,41 +63,9 @@ def write_image(path: str, rgb: np.ndarray) -> None:
         raise
 
 
-def _header_size(path: str) -> Optional[Tuple[int, int]]:
-    """(width, height) from a PNG or JPEG header without decoding; None for other formats."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            return struct.unpack(">II", head[16:24])
-        if head[:2] != b"\xff\xd8":
-            return None
-        f.seek(2)
-        while True:  # walk the JPEG segments up to the start-of-frame one
-            marker = f.read(2)
-            if len(marker) < 2 or marker[0] != 0xFF:
-                return None
-            code = marker[1]
-            if code == 0x01 or 0xD0 <= code <= 0xD8 or code == 0xFF:  # no length field
-                if code == 0xFF:
-                    f.seek(-1, 1)  # fill byte: the real marker code follows
-                continue
-            length_bytes = f.read(2)
-            if len(length_bytes) < 2:
-                return None
-            if 0xC0 <= code <= 0xCF and code not in (0xC4, 0xC8, 0xCC):
-                sof = f.read(5)
-                if len(sof) < 5:
-                    return None
-                _, h, w = struct.unpack(">BHH", sof)
-                return w, h
-            f.seek(struct.unpack(">H", length_bytes)[0] - 2, 1)
-
 def _image_size(path: str) -> Tuple[int, int]:
     """(width, height) of an image file: from its header when cheap, else by decoding it."""
-    try:
-        size = _header_size(path)
-    except OSError:
-        size = None
+    size = header_size(path)
     if size is None:
         h, w = read_image(path).shape[:2]
         size = (w, h)

@@ -13,11 +13,11 @@ from typing import Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from ..config.settings import MAX_PIXELS
 from ..errors import DreamvidError
-from .ffmpeg import MediaInfo
-from .fps import snap_fps
-from .ffmpeg import probe
-from .fps import parse_fps
+from .ffmpeg import MediaInfo, probe
+from .fps import parse_fps, snap_fps
+from .headers import check_pixels, gif_frame_count, header_size
 from .images import IMAGE_EXTS, _image_size, _is_image_file, _natural_key, read_image
 
 
@@ -31,7 +31,8 @@ class FrameSource(abc.ABC):
     """A sequence of RGB uint8 (H, W, 3) frames with a frame rate.
 
     Attributes: path, fps (Fraction), width, height, num_frames, is_video (a real video file,
-    which may carry audio), has_audio.
+    which may carry audio), has_audio; promised_frames: the frame count the container announced
+    when it is more than the frames that decode (a truncated file), else None.
     """
 
     path: str
@@ -41,6 +42,7 @@ class FrameSource(abc.ABC):
     num_frames: int
     is_video: bool = False
     has_audio: bool = False
+    promised_frames: Optional[int] = None
 
     @abc.abstractmethod
     def frames(self, start: int = 0, end: Optional[int] = None) -> Iterator[np.ndarray]:
@@ -68,9 +70,9 @@ class FrameSource(abc.ABC):
 class ImageSequenceSource(FrameSource):
     """Frames from a list of image files (a folder, a glob, or one image)."""
 
-    def __init__(self, path: str, files: List[str], fps: Fraction):
+    def __init__(self, path: str, files: List[str], fps: Fraction, max_pixels: int = MAX_PIXELS):
         self.path, self.files, self.fps = path, files, fps
-        first = read_image(files[0])
+        first = read_image(files[0], max_pixels)  # refused by its header when past the budget
         self.height, self.width = first.shape[:2]
         self.num_frames = len(files)
         # Check every size up front (headers only) so a bad frame fails now, not mid-render.
@@ -96,13 +98,18 @@ class VideoSource(FrameSource):
 
     is_video = True
 
-    def __init__(self, path: str, fps: Optional[Fraction] = None):
+    def __init__(self, path: str, fps: Optional[Fraction] = None, max_pixels: int = MAX_PIXELS):
         self.path = path
         info = probe(path)
         if not info.has_video:
             raise DreamvidError(f"{path} has no video stream; "
                                 f"give a video, an image or a frame folder")
         self.has_audio = info.has_audio
+        # The budget on the header's numbers, before OpenCV decodes (and allocates) a frame.
+        gif_frames = gif_frame_count(path)
+        size = header_size(path) if gif_frames is not None else info.size
+        if size is not None:
+            check_pixels(path, *size, max_pixels)
         cap = self._open()
         try:
             ok, bgr = cap.read()
@@ -119,9 +126,34 @@ class VideoSource(FrameSource):
         self.fps = fps if fps is not None else self._stream_fps
         if self.fps is None:
             raise DreamvidError(f"cannot tell the frame rate of {path}; give the rate explicitly")
-        if count <= 0 or count * self.width * self.height <= _COUNT_BY_DECODING_MAX_PIXELS:
-            count = self._count_by_decoding()
-        self.num_frames = count
+        self.num_frames = self._count(count, gif_frames)
+
+    def _count(self, announced: int, gif_frames: Optional[int]) -> int:
+        """Frames that decode; sets promised_frames when the container announced more and the
+        decoding stopped short of its end (a truncated file)."""
+        if gif_frames:  # counted from the GIF's blocks, exactly, without decoding
+            return gif_frames
+        if announced > 0 and announced * self.width * self.height > _COUNT_BY_DECODING_MAX_PIXELS:
+            if self._decodes(announced - 1):
+                return announced
+            # the last announced frame does not decode: a truncated file, counted the slow way
+        count, last_ms = self._count_by_decoding()
+        # A count above the decoded one alone is no proof: an AVI counts its empty "repeat the
+        # frame" packets, which decode to nothing, and its last frame still sits at the end.
+        # Truncated means the decoded frames stop well before the announced end.
+        fps = float(self._stream_fps) if self._stream_fps else None
+        if announced > count and (fps is None or last_ms < 1000.0 * (announced - 1.5) / fps):
+            self.promised_frames = announced
+        return count
+
+    def _decodes(self, index: int) -> bool:
+        """Whether seeking to frame `index` finds a frame (cheap, for long videos)."""
+        cap = self._open()
+        try:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+            return bool(cap.grab())
+        finally:
+            cap.release()
 
     def _open(self) -> "cv2.VideoCapture":
         cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
@@ -136,13 +168,15 @@ class VideoSource(FrameSource):
             fps = float(info.fps_text)  # ffmpeg's rounded "29.97"; snapping restores NTSC
         return snap_fps(fps) if fps > 0 and np.isfinite(fps) else None
 
-    def _count_by_decoding(self) -> int:
+    def _count_by_decoding(self) -> Tuple[int, float]:
+        """(frames that decode, the last one's timestamp in ms)."""
         cap = self._open()
         try:
-            n = 0
+            n, last_ms = 0, 0.0
             while cap.grab():  # grab() decodes without the colour conversion
                 n += 1
-            return n
+                last_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+            return n, last_ms
         finally:
             cap.release()
 
@@ -184,11 +218,12 @@ class VideoSource(FrameSource):
         finally:
             cap.release()
 
-def open_source(spec: str, fps: Optional[Fraction] = None) -> FrameSource:
+def open_source(spec: str, fps: Optional[Fraction] = None, max_pixels: int = MAX_PIXELS) -> FrameSource:
     """Open a video file, a folder of frames, a glob ('shots/*.png') or a single image.
 
     Folders and globs are read in natural order (frame2 before frame10) at `fps` (default 25).
-    For videos the rate comes from the file; a given `fps` overrides it.
+    For videos the rate comes from the file; a given `fps` overrides it. A frame whose header says
+    it has more than `max_pixels` pixels raises InputTooLarge before anything is decoded.
     """
     fps = parse_fps(fps) if fps is not None else None
     spec = os.fspath(spec)
@@ -197,16 +232,16 @@ def open_source(spec: str, fps: Optional[Fraction] = None) -> FrameSource:
         files = [f for f in files if _is_image_file(f)]
         if not files:
             raise DreamvidError(f"no image files ({', '.join(IMAGE_EXTS)}) in folder {spec}")
-        return ImageSequenceSource(spec, files, fps or DEFAULT_FOLDER_FPS)
+        return ImageSequenceSource(spec, files, fps or DEFAULT_FOLDER_FPS, max_pixels)
     if os.path.isfile(spec):
         if os.path.splitext(spec)[1].lower() in IMAGE_EXTS:
-            return ImageSequenceSource(spec, [spec], fps or DEFAULT_FOLDER_FPS)
-        return VideoSource(spec, fps)
+            return ImageSequenceSource(spec, [spec], fps or DEFAULT_FOLDER_FPS, max_pixels)
+        return VideoSource(spec, fps, max_pixels)
     if glob.has_magic(spec):
         matches = sorted(glob.glob(spec), key=_natural_key)
         files = [f for f in matches if _is_image_file(f)]
         if not files:
             what = "matches no files" if not matches else "matches no image files"
             raise DreamvidError(f"pattern {spec} {what}; check the pattern (quote it in the shell)")
-        return ImageSequenceSource(spec, files, fps or DEFAULT_FOLDER_FPS)
+        return ImageSequenceSource(spec, files, fps or DEFAULT_FOLDER_FPS, max_pixels)
     raise DreamvidError(f"input not found: {spec} (check the path)")

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..config.presets import settings_from_preset
-from ..config.settings import DreamSettings, RunOptions
+from ..config.settings import MAX_PIXELS, DreamSettings, RunOptions
 from ..core.convert import quantize
 from ..core.imageops import resize_to_max_side
 from ..core.noise import smooth_noise
@@ -27,13 +27,14 @@ NOISE_SIDE = 448  # size of the "noise" start image (square) when --max-side is 
 def dream_image(input_path: str, output_path: str, settings: Optional[DreamSettings] = None,
                 max_side: Optional[int] = None, device: str = "auto", weights: Optional[str] = None,
                 dreamer: Optional[Dreamer] = None, *, on_event: Optional[EventHandler] = None,
-                cancel: Optional[CancelToken] = None) -> np.ndarray:
+                cancel: Optional[CancelToken] = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Dream `input_path` (or "noise") and write the result to `output_path` (PNG or JPEG by extension).
 
     settings: DreamSettings (default: the default preset). max_side: dream at a reduced size.
     on_event: receives "start" (total ascent steps), one "step" per ascent step (with its octave),
     "frame" (the result) and "done"; cancel: anything with ``is_set()``, checked between steps
-    (a stop raises Cancelled and writes nothing). Returns the dreamed image, RGB uint8 (H, W, 3).
+    (a stop raises Cancelled and writes nothing). An input past `max_pixels` pixels (by its header)
+    raises InputTooLarge before it is decoded. Returns the dreamed image, RGB uint8 (H, W, 3).
     The output is written atomically.
     """
     if not output_path.lower().endswith(IMAGE_EXTENSIONS):
@@ -45,7 +46,7 @@ def dream_image(input_path: str, output_path: str, settings: Optional[DreamSetti
         side = max_side or NOISE_SIDE
         rgb = quantize(smooth_noise(side, side, settings.seed))
     else:
-        rgb = read_image(input_path)
+        rgb = read_image(input_path, max_pixels)
     if max_side:
         rgb = resize_to_max_side(rgb, max_side)
     dreamer = build_dreamer(settings, RunOptions(device=device, weights=weights), dreamer)

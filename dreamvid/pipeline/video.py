@@ -21,7 +21,7 @@ from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..config.settings import DreamSettings, RunOptions, VideoSettings
+from ..config.settings import MAX_PIXELS, DreamSettings, RunOptions, VideoSettings
 from ..config.vary import FrameSettings, Varying
 from ..core.convert import quantize, to_tensor, to_unit
 from ..core.imageops import resize_to_max_side
@@ -266,8 +266,8 @@ class VideoJob(FrameJob):
 
 # ------------------------------------------------------------------------------------------ API
 
-def _open(input: str, video: VideoSettings):
-    source = open_source(input, video.fps)
+def _open(input: str, video: VideoSettings, max_pixels: int = MAX_PIXELS):
+    source = open_source(input, video.fps, max_pixels)
     if video.fps is not None and source.is_video:
         raise SettingError("fps", video.fps, f"sets the rate of frame folders and globs; the video {input} "
                            f"keeps its own ({source.fps} fps): leave it out")
@@ -281,7 +281,7 @@ def _open(input: str, video: VideoSettings):
 def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None, end=None, coast_from=None):
     video = (video or VideoSettings()).validate()
     run = run or RunOptions()
-    source, start, film_end = _open(input, video)
+    source, start, film_end = _open(input, video, run.max_pixels)
     dreamer = build_dreamer(settings, run, dreamer)
     keep_from = start if keep_from is None else keep_from
     first = keep_from if first is None else first
@@ -307,7 +307,17 @@ def dream_video(input: str, output: str, settings: Optional[DreamSettings] = Non
     """
     output_kind(output)  # an unknown extension fails before any work
     job, run = _job(input, settings, video, run, vary, dreamer)
-    return run_job(job, output, run, Reporter(on_event, cancel))
+    reporter = Reporter(on_event, cancel)
+    report_early_end(job.source, start=job.video.start, end=job.end, reporter=reporter)
+    return run_job(job, output, run, reporter)
+
+
+def report_early_end(source: FrameSource, start: int, end: int, reporter: Reporter) -> None:
+    """A message when the render runs to where a truncated input stops decoding, before the frame
+    count its container promised: ``input ended at frame N of M: rendered K``."""
+    if source.promised_frames is not None and end == source.num_frames:
+        reporter.message(f"input ended at frame {source.num_frames} of {source.promised_frames}: "
+                         f"rendered {end - start}")
 
 
 def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 0,

@@ -43,7 +43,7 @@ from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tupl
 import numpy as np
 
 from ..config.presets import settings_from_preset
-from ..config.settings import DreamSettings, RunOptions, ZoomSettings
+from ..config.settings import MAX_PIXELS, DreamSettings, RunOptions, ZoomSettings
 from ..config.vary import FrameSettings, Varying
 from ..core.colour import blend_keep_contrast, channel_stats, match_colour, parse_colour
 from ..core.convert import quantize, to_unit
@@ -68,7 +68,8 @@ __all__ = ["zoom_loop", "start_image", "LoopPlan", "loop_plan", "fade_weight", "
 # --------------------------------------------------------------------------------------------
 
 
-def start_image(spec: str, settings: DreamSettings, zoom: ZoomSettings) -> Tuple[np.ndarray, dict]:
+def start_image(spec: str, settings: DreamSettings, zoom: ZoomSettings,
+                max_pixels: int = MAX_PIXELS) -> Tuple[np.ndarray, dict]:
     """The loop's start: (float32 (H, W, 3) in [0, 1], identity for the checkpoint).
 
     spec: an image file (bounded by zoom.max_side), 'noise' (seeded by settings.seed), or a colour
@@ -83,7 +84,7 @@ def start_image(spec: str, settings: DreamSettings, zoom: ZoomSettings) -> Tuple
         base = np.array(colour, np.float32) / 255.0
         texture = smooth_noise(w, h, settings.seed, std=0.03) - 0.5
         return np.clip(base + texture, 0.0, 1.0), {"colour": "#%02x%02x%02x" % colour}
-    rgb = read_image(spec)
+    rgb = read_image(spec, max_pixels)
     if zoom.max_side:
         rgb = resize_to_max_side(rgb, zoom.max_side)
     return to_unit(rgb), {"image": input_fingerprint(spec)}
@@ -231,7 +232,7 @@ def zoom_loop(input: str, output: str, settings: Optional[DreamSettings] = None,
     if audio is not None and not os.path.isfile(audio):
         raise SettingError("audio", audio, "is not a file: give a sound or video file with audio")
     base = settings or (dreamer.settings if dreamer is not None else settings_from_preset())
-    start, source_id = start_image(input, base, zoom)  # a bad input fails before the model loads
+    start, source_id = start_image(input, base, zoom, run.max_pixels)  # a bad input fails before the model loads
     dreamer = build_dreamer(base, run, dreamer)
     plan = loop_plan(zoom.frames, zoom.loop, zoom.fade)
     fs = frame_settings(dreamer, zoom, vary, plan.frames, zoom.fps, audio, plan.frames)
