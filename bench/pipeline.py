@@ -1,6 +1,8 @@
 """Where a video render's time goes, stage by stage, per frame.
 
     python bench/pipeline.py [INPUT] [--frames 8] [--size 640x360] [--preset dreamy] [--repeat 2]
+    python bench/pipeline.py [INPUT] --size 1920x1080 --dream-ms 20 --frames 24
+
 
 The input (default samples/bunny.mp4) is scaled to --size with ffmpeg (audio kept) into a
 temporary folder, then rendered to an .mp4 by the real ``dreamvid.pipeline.video.dream_video``. Nothing is
@@ -22,12 +24,20 @@ With --repeat R each pipeline renders R times and each stage keeps its minimum (
 be shared; minimums are the least noisy). The first frame is reported twice:
 cold, as the first render of the process met it (one-off warm-ups included) and warm (the same full-schedule
 dream run again once the render is done).
+
+--dream-ms MS: a CPU stand-in for a fast GPU. The Dreamer (still built: its model load counts) is
+called as usual through the real VideoJob, but each call only sleeps MS milliseconds (no CPU used)
+and returns the frame it was given, so decode, flows, carry, checkpoint and encode all run as in a
+real render. It prints ``frames/s N``: frames / (model load + the whole render, encode included),
+the as-shipped render's, and where the CPU time goes per frame (each stage's time summed over
+whatever thread ran it, so overlapped stages can add up to more than the wall time).
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -37,6 +47,7 @@ import time
 from contextlib import contextmanager
 from typing import Dict, List
 
+import numpy as np
 import torch
 
 import dreamvid.pipeline.job as job
@@ -112,7 +123,7 @@ class InlinePool:
 def instrumented(timers: Timers, overlap: bool):
     """Wrap, for the duration, what dreamvid.render calls, in timers (the calls themselves are
     the library's own). overlap=False runs the flow jobs inline instead of in the worker thread."""
-    names = ("open_source", "temporal_init", "estimate_flows", "ThreadPoolExecutor")
+    names = ("open_source", "temporal_init", "estimate_flows", "ThreadPoolExecutor", "carried_target")
     saved = {n: getattr(render, n) for n in names}
     saved["open_sink"] = job.open_sink
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
@@ -151,6 +162,7 @@ def instrumented(timers: Timers, overlap: bool):
     job.open_sink = open_sink_timed
     render.temporal_init = timers.wrap("warp_mask", saved["temporal_init"])
     render.estimate_flows = timers.wrap("flows", saved["estimate_flows"])
+    render.carried_target = timers.wrap("target", saved["carried_target"])
     render.ThreadPoolExecutor = TimedPool
     Checkpoint.save = timers.wrap("save", save_timed)
     Checkpoint.frames = lambda self, order: timers.wrap_iter("encode", saved_frames(self, order))
@@ -177,6 +189,74 @@ class TimedDreamer:
         return self._timers.wrap(name, self._d)(*a, **k)
 
 
+class SleepDreamer(TimedDreamer):
+    """The dream replaced by a wait of `ms` milliseconds that uses no CPU (what a fast GPU looks
+    like to the pipeline): returns its input frame as the dream; the wrapped Dreamer's identity,
+    device and settings are its own."""
+
+    def __init__(self, dreamer: Dreamer, timers: Timers, ms: float):
+        super().__init__(dreamer, timers)
+        self._ms = ms
+
+    def _sleep(self, rgb, *a, **k):
+        time.sleep(self._ms / 1000.0)
+        rgb = np.asarray(rgb)
+        return rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32, copy=True)
+
+    def __call__(self, *a, **k):
+        name = "dream_first" if self.calls == 0 else "dream_next"
+        self.calls += 1
+        return self._timers.wrap(name, self._sleep)(*a, **k)
+
+
+def run_options(device: str, overlap: bool) -> RunOptions:
+    """The run's options; overlap=False renders every stage in the frame loop (where the library
+    has the switch)."""
+    known = {f.name for f in dataclasses.fields(RunOptions)}
+    return RunOptions(device=device, **({"overlap": overlap} if "overlap" in known else {}))
+
+
+def stand_in(args, width: int, height: int) -> int:
+    """--dream-ms: the render's frames/s with the dream replaced by a wait (see the module doc)."""
+    settings = settings_from_preset(args.preset)
+    video = VideoSettings()
+    stages = ("decode", "flows", "warp_mask", "target", "dream_first", "dream_next", "save", "encode")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
+        clip = os.path.join(tmp, "clip.mp4")
+        scaled_clip(args.input, clip, width, height, args.frames)
+        n = open_source(clip).num_frames
+        modes = ("sequential", "overlapped") if args.sequential else ("overlapped",)
+        for mode in modes:
+            best = None
+            for r in range(args.repeat):
+                timers = Timers()
+                out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
+                t0 = time.perf_counter()
+                dreamer = Dreamer(settings, args.device)
+                load = time.perf_counter() - t0
+                with instrumented(timers, overlap=mode == "overlapped"):
+                    render.dream_video(clip, out, settings, video, run_options(args.device, mode == "overlapped"),
+                                       dreamer=SleepDreamer(dreamer, timers, args.dream_ms))
+                total = time.perf_counter() - t0
+                if best is None or total < best[0]:
+                    best = (total, load, timers.t)
+            results[mode] = best
+    print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait: {os.path.basename(args.input)} "
+          f"scaled to {width}x{height}, {n} frames, preset {args.preset}, flow {video.flow}; "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; best of {args.repeat}")
+    print(f"{'CPU time per frame, ms (any thread)':40s}" + "".join(f"{m:>12s}" for m in results))
+    for name in stages + ("flow_wait",):
+        row = [sum(t.get(name, [])) / n * 1000 for _, _, t in results.values()]
+        print(f"{name:40s}" + "".join(f"{v:12.1f}" for v in row))
+    print(f"{'model load (s)':40s}" + "".join(f"{load:12.2f}" for _, load, _ in results.values()))
+    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{t:12.2f}" for t, _, _ in results.values()))
+    for mode, (total, _, _) in results.items():
+        print(f"{mode}: {n} frames in {total:.2f} s")
+    print(f"frames/s {n / results['overlapped'][0]:.1f}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("input", nargs="?", default=DEFAULT_INPUT, help="a real video (default samples/bunny.mp4)")
@@ -192,12 +272,18 @@ def main(argv=None) -> int:
                     help="network precision auto | fp32 | bf16 | fp16 (default: RunOptions')")
     ap.add_argument("--temporal-weight", type=float,
                     help="temporal term weight (default: VideoSettings'; 0 = the method before it)")
+    ap.add_argument("--dream-ms", type=float,
+                    help="replace the dream by a wait of this many ms (a fast GPU's stand-in): prints frames/s")
+    ap.add_argument("--sequential", action="store_true",
+                    help="with --dream-ms: also render with every stage in the frame loop, one after the other")
     args = ap.parse_args(argv)
     if args.frames < 3:
         ap.error("--frames must be at least 3")
     if args.threads:
         torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
+    if args.dream_ms is not None:
+        return stand_in(args, width, height)
 
     settings = settings_from_preset(args.preset)
     video = VideoSettings(next_iterations=args.next_iterations,

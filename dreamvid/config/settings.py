@@ -50,6 +50,10 @@ class VideoSettings:
     # frames' (steady over the clip), later frames ~1/4 of the first's time. DIS "medium" flow
     # (FlowEstimator's default) beat "fast" (E_warp +26 %) and Farneback (+57 %).
     flow: str = "dis"                    # dis | farneback | static (carry without warping) | none
+    # Flows are estimated on frames shrunk to this long side and scaled back up (None = full size):
+    # at 1080p a fifth of the CPU time, warped-frame error within a few % on real footage
+    # (bench/RESULTS.md, "GPU-first pipeline"); frames up to 960 px wide are not affected.
+    flow_max_side: Optional[int] = 960
     blend: float = 0.85                  # weight of the carried dream residual (a decay below 1)
     # Frames after the first start from a carried dream and need far less ascent:
     next_iterations: Optional[int] = None  # iterations per octave; None = ceil(ratio × preset's)
@@ -93,6 +97,8 @@ class VideoSettings:
             raise SettingError("end", self.end, f"({self.end}) must be greater than {{start}} ({self.start})",
                                refs=("start",))
         _check(self, "max_side", self.max_side is None or self.max_side >= 32, "must be at least 32")
+        _check(self, "flow_max_side", self.flow_max_side is None or self.flow_max_side >= 32,
+               "must be at least 32 (or None: flows at full size)")
         _check(self, "fps", self.fps is None or self.fps > 0, "must be > 0")
         return self
 
@@ -128,6 +134,8 @@ class ZoomSettings:
         _check(self, "zoom", self.zoom > 0, "must be > 0 (1.05 zooms in 5% per frame, 1 holds still)")
         _check(self, "fps", self.fps > 0, "must be > 0")
         _check(self, "max_side", self.max_side is None or self.max_side >= 32, "must be at least 32")
+        _check(self, "flow_max_side", self.flow_max_side is None or self.flow_max_side >= 32,
+               "must be at least 32 (or None: flows at full size)")
         _check(self, "size", min(self.size) >= 32, "must be at least 32x32")
         _check(self, "frame_iterations", self.frame_iterations is None or self.frame_iterations >= 1,
                "must be at least 1")
@@ -164,6 +172,10 @@ class RunOptions:
     # the end without re-encoding: checkpoint disk stays ~ the output so far + one chunk of PNGs
     # (bench/checkpoint.py). None = every frame kept as PNG until one encode at the end.
     chunk_frames: Optional[int] = 48
+    # Overlap the render's stages (decode ahead, flows ahead in a pool, checkpoint writes and chunk
+    # encodes in a background writer); False runs them one after the other in the frame loop. Same
+    # pixels either way (tests/test_overlap.py).
+    overlap: bool = True
 
     def validate(self) -> "RunOptions":
         """`self` if the device is one dreamvid knows (auto, cpu, cuda, cuda:N, mps), else
