@@ -15,10 +15,12 @@ ffmpeg sink's writes and its close, which finishes the encode and muxes the audi
 the source (probing it and, for short clips, decoding it once to count its frames) counts as
 decode.
 
-The render computes the flows of frame t+1 in a worker thread while frame t dreams. To time
-every stage on its own, the bench also renders with that worker replaced by an inline stand-in
-(the "sequential pipeline": the same functions, one after the other in the loop); it reports the
-stages from those runs and the loop's measured wall time per later frame for both.
+The render decodes frames and estimates their flows ahead in threads, and saves frames and
+encodes chunks in a background writer (pipeline/ahead.py, pipeline/writer.py). To time every
+stage on its own, the bench also renders with RunOptions(overlap=False) (the "sequential
+pipeline": the same functions, one after the other in the loop); it reports the stages from those
+runs and the loop's measured wall time per later frame for both. Encode includes a streamed
+render's chunk encodes.
 
 With --repeat R each pipeline renders R times and each stage keeps its minimum (the machine may
 be shared; minimums are the least noisy). The first frame is reported twice:
@@ -36,7 +38,6 @@ whatever thread ran it, so overlapped stages can add up to more than the wall ti
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import os
 import statistics
@@ -51,6 +52,7 @@ import numpy as np
 import torch
 
 import dreamvid.pipeline.job as job
+import dreamvid.pipeline.ahead as ahead
 import dreamvid.pipeline.video as render
 from dreamvid.store.checkpoint import Checkpoint
 from dreamvid.engine.dreamer import Dreamer
@@ -103,38 +105,16 @@ class Timers:
             yield item
 
 
-class InlinePool:
-    """Stands in for the render's flow worker thread: runs each job at once, in the loop's thread,
-    so the flows are timed as a stage of their own (the sequential pipeline)."""
-
-    def __init__(self, *a, **k):
-        pass
-
-    def submit(self, fn, *a, **k):
-        future = concurrent.futures.Future()
-        future.set_result(fn(*a, **k))
-        return future
-
-    def shutdown(self, *a, **k):
-        pass
-
-
 @contextmanager
-def instrumented(timers: Timers, overlap: bool):
-    """Wrap, for the duration, what dreamvid.render calls, in timers (the calls themselves are
-    the library's own). overlap=False runs the flow jobs inline instead of in the worker thread."""
-    names = ("open_source", "temporal_init", "estimate_flows", "ThreadPoolExecutor", "carried_target")
-    saved = {n: getattr(render, n) for n in names}
-    saved["open_sink"] = job.open_sink
+def instrumented(timers: Timers, overlap: bool = True):
+    """Wrap, for the duration, what the render calls, in timers (the calls themselves are the
+    library's own, on whichever thread the pipeline runs them). `overlap` is unused: the
+    sequential pipeline is RunOptions(overlap=False)."""
+    saved = {(render, "open_source"): render.open_source, (render, "temporal_init"): render.temporal_init,
+             (render, "carried_target"): render.carried_target, (ahead, "estimate_flows"): ahead.estimate_flows,
+             (ahead, "result"): ahead.result, (job, "open_sink"): job.open_sink,
+             (job, "FfmpegSink"): job.FfmpegSink}
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
-
-    class TimedPool(saved["ThreadPoolExecutor"] if overlap else InlinePool):
-        """The render's flow worker; the render's waits for its results are timed."""
-
-        def submit(self, fn, *a, **k):
-            future = super().submit(fn, *a, **k)
-            future.result = timers.wrap("flow_wait", future.result)
-            return future
 
     def save_timed(self, *a, **k):
         saved_save(self, *a, **k)
@@ -144,33 +124,36 @@ def instrumented(timers: Timers, overlap: bool):
         # Opening probes the file and, for short clips, decodes it once to count the frames:
         # that is decoding too.
         t0 = time.perf_counter()
-        source = saved["open_source"](*a, **k)
+        source = saved[render, "open_source"](*a, **k)
         timers.add("decode", time.perf_counter() - t0)
         frames = source.frames
         source.frames = lambda *fa, **fk: timers.wrap_iter("decode", frames(*fa, **fk))
         return source
 
-    def open_sink_timed(*a, **k):
-        t0 = time.perf_counter()
-        sink = saved["open_sink"](*a, **k)
-        timers.add("encode", time.perf_counter() - t0)
-        sink.write = timers.wrap("encode", sink.write)
-        sink.close = timers.wrap("encode", sink.close)
-        return sink
+    def timed_sink(opener):
+        def open_timed(*a, **k):
+            t0 = time.perf_counter()
+            sink = opener(*a, **k)
+            timers.add("encode", time.perf_counter() - t0)
+            sink.write = timers.wrap("encode", sink.write)
+            sink.close = timers.wrap("encode", sink.close)
+            return sink
+        return open_timed
 
     render.open_source = open_source_timed
-    job.open_sink = open_sink_timed
-    render.temporal_init = timers.wrap("warp_mask", saved["temporal_init"])
-    render.estimate_flows = timers.wrap("flows", saved["estimate_flows"])
-    render.carried_target = timers.wrap("target", saved["carried_target"])
-    render.ThreadPoolExecutor = TimedPool
+    job.open_sink = timed_sink(saved[job, "open_sink"])
+    job.FfmpegSink = timed_sink(saved[job, "FfmpegSink"])  # a streamed render's chunk encodes
+    render.temporal_init = timers.wrap("warp_mask", saved[render, "temporal_init"])
+    render.carried_target = timers.wrap("target", saved[render, "carried_target"])
+    ahead.estimate_flows = timers.wrap("flows", saved[ahead, "estimate_flows"])
+    ahead.result = timers.wrap("flow_wait", saved[ahead, "result"])
     Checkpoint.save = timers.wrap("save", save_timed)
     Checkpoint.frames = lambda self, order: timers.wrap_iter("encode", saved_frames(self, order))
     try:
         yield
     finally:
-        for n, fn in saved.items():
-            setattr(job if n == "open_sink" else render, n, fn)
+        for (module, name), fn in saved.items():
+            setattr(module, name, fn)
         Checkpoint.save, Checkpoint.frames = saved_save, saved_frames
 
 
@@ -210,10 +193,8 @@ class SleepDreamer(TimedDreamer):
 
 
 def run_options(device: str, overlap: bool) -> RunOptions:
-    """The run's options; overlap=False renders every stage in the frame loop (where the library
-    has the switch)."""
-    known = {f.name for f in dataclasses.fields(RunOptions)}
-    return RunOptions(device=device, **({"overlap": overlap} if "overlap" in known else {}))
+    """The run's options; overlap=False renders every stage in the frame loop, one after the other."""
+    return RunOptions(device=device, overlap=overlap)
 
 
 def stand_in(args, width: int, height: int) -> int:
@@ -235,7 +216,7 @@ def stand_in(args, width: int, height: int) -> int:
                 t0 = time.perf_counter()
                 dreamer = Dreamer(settings, args.device)
                 load = time.perf_counter() - t0
-                with instrumented(timers, overlap=mode == "overlapped"):
+                with instrumented(timers):
                     render.dream_video(clip, out, settings, video, run_options(args.device, mode == "overlapped"),
                                        dreamer=SleepDreamer(dreamer, timers, args.dream_ms))
                 total = time.perf_counter() - t0
@@ -304,9 +285,9 @@ def main(argv=None) -> int:
                 timers = Timers()
                 out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
                 t0 = time.perf_counter()
-                with instrumented(timers, overlap=mode == "overlapped"):
-                    render.dream_video(clip, out, settings, video, RunOptions(device=args.device, **precision),
-                                       dreamer=TimedDreamer(dreamer, timers))
+                with instrumented(timers):
+                    run = dataclasses.replace(run_options(args.device, mode == "overlapped"), **precision)
+                    render.dream_video(clip, out, settings, video, run, dreamer=TimedDreamer(dreamer, timers))
                 timers.add("total", time.perf_counter() - t0)
                 missing = {"decode", "flows", "flow_wait", "warp_mask", "dream_first", "dream_next",
                            "save", "encode"} - set(timers.t)

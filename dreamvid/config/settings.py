@@ -50,10 +50,11 @@ class VideoSettings:
     # frames' (steady over the clip), later frames ~1/4 of the first's time. DIS "medium" flow
     # (FlowEstimator's default) beat "fast" (E_warp +26 %) and Farneback (+57 %).
     flow: str = "dis"                    # dis | farneback | static (carry without warping) | none
-    # Flows are estimated on frames shrunk to this long side and scaled back up (None = full size):
-    # at 1080p a fifth of the CPU time, warped-frame error within a few % on real footage
-    # (bench/RESULTS.md, "GPU-first pipeline"); frames up to 960 px wide are not affected.
-    flow_max_side: Optional[int] = 960
+    # Flows estimated on frames shrunk to this long side and scaled back up (None = full size). At
+    # 1080p, 960 costs ~1/4-1/2 of the CPU time but the carry got worse on real footage: masked
+    # warp error of the raw frames +17-77 % while the mask trusted 2-19 points more of the frame
+    # (smoother flows pass the motion-boundary check): bench/RESULTS.md, "GPU-first pipeline".
+    flow_max_side: Optional[int] = None
     blend: float = 0.85                  # weight of the carried dream residual (a decay below 1)
     # Frames after the first start from a carried dream and need far less ascent:
     next_iterations: Optional[int] = None  # iterations per octave; None = ceil(ratio × preset's)

@@ -96,9 +96,9 @@ class FlowEstimator:
         max_side: estimate on frames shrunk (area filter) so that their long side is at most this
             many pixels, then scale the flow back up (bilinear, vectors scaled by the size ratio) to
             the frames' size; None = always at full size. Frames already that small are untouched.
-            DIS costs ~5x less at half the side (1080p: 0.42 s -> 0.08 s a flow on one thread), and
-            on real 1080p footage the warped-frame error stayed within a few percent (bench/RESULTS.md,
-            "GPU-first pipeline").
+            DIS costs ~5x less at half the side (1080p: 0.42 s -> 0.08 s a flow on one thread), but
+            on real 1080p footage the carry got worse (bench/flow_size.py: masked warp error of the
+            raw frames +17-77 %, with a mask that trusts more), so renders default to full size.
 
     ``calc(src, dst)`` returns ``HxWx2`` float32 with ``src(p) ≈ dst(p + flow(p))``. Its result does
     not depend on OpenCV's thread count (tests/test_overlap.py checks 1, 2 and 4 threads), so flows
