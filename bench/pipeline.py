@@ -200,7 +200,7 @@ def run_options(device: str, overlap: bool) -> RunOptions:
 def stand_in(args, width: int, height: int) -> int:
     """--dream-ms: the render's frames/s with the dream replaced by a wait (see the module doc)."""
     settings = settings_from_preset(args.preset)
-    video = VideoSettings()
+    video = VideoSettings(flow_max_side=args.flow_max_side)
     stages = ("decode", "flows", "warp_mask", "target", "dream_first", "dream_next", "save", "encode")
     results = {}
     with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
@@ -224,7 +224,8 @@ def stand_in(args, width: int, height: int) -> int:
                     best = (total, load, timers.t)
             results[mode] = best
     print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait: {os.path.basename(args.input)} "
-          f"scaled to {width}x{height}, {n} frames, preset {args.preset}, flow {video.flow}; "
+          f"scaled to {width}x{height}, {n} frames, preset {args.preset}, flow {video.flow} "
+          f"(max side {video.flow_max_side or 'full'}); "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; best of {args.repeat}")
     print(f"{'CPU time per frame, ms (any thread)':40s}" + "".join(f"{m:>12s}" for m in results))
     for name in stages + ("flow_wait",):
@@ -255,6 +256,8 @@ def main(argv=None) -> int:
                     help="temporal term weight (default: VideoSettings'; 0 = the method before it)")
     ap.add_argument("--dream-ms", type=float,
                     help="replace the dream by a wait of this many ms (a fast GPU's stand-in): prints frames/s")
+    ap.add_argument("--flow-max-side", type=int,
+                    help="with --dream-ms: estimate flows at this long side (VideoSettings.flow_max_side)")
     ap.add_argument("--sequential", action="store_true",
                     help="with --dream-ms: also render with every stage in the frame loop, one after the other")
     args = ap.parse_args(argv)
