@@ -135,8 +135,6 @@ class ZoomSettings:
         _check(self, "zoom", self.zoom > 0, "must be > 0 (1.05 zooms in 5% per frame, 1 holds still)")
         _check(self, "fps", self.fps > 0, "must be > 0")
         _check(self, "max_side", self.max_side is None or self.max_side >= 32, "must be at least 32")
-        _check(self, "flow_max_side", self.flow_max_side is None or self.flow_max_side >= 32,
-               "must be at least 32 (or None: flows at full size)")
         _check(self, "size", min(self.size) >= 32, "must be at least 32x32")
         _check(self, "frame_iterations", self.frame_iterations is None or self.frame_iterations >= 1,
                "must be at least 1")
