@@ -148,7 +148,8 @@ def test_layout_table_and_cuda_default():
         for precision in ("fp32", "bf16"):
             cl, fold = layout_for(name, cpu, precision)
             assert cl and fold == (name != "vgg16")  # measured: both pay (VGG16 has no BN)
-    assert layout_for("googlenet", torch.device("cuda"), "bf16") == (True, False)
+    cuda = torch.device("cuda")  # as on the CPU (issue 19): channels_last and BN folding
+    assert layout_for("googlenet", cuda, "bf16") == (True, True) and layout_for("vgg16", cuda, "bf16") == (True, False)
 
 
 @pytest.mark.parametrize("size", [(37, 50), (36, 51), (40, 64), (33, 33)])

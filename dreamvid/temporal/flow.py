@@ -101,8 +101,9 @@ class FlowEstimator:
             raw frames +17-77 %, with a mask that trusts more), so renders default to full size.
 
     ``calc(src, dst)`` returns ``HxWx2`` float32 with ``src(p) ≈ dst(p + flow(p))``. Its result does
-    not depend on OpenCV's thread count (OpenCV 5.1: identical at 1, 3, 8 and 16 threads; tests/test_overlap.py checks it), so flows
-    estimated in a pool of any size are the flows estimated inline.
+    not depend on OpenCV's thread count (OpenCV 5.1: bit-identical at 1, 3, 8 and 16 threads;
+    tests/test_overlap.py checks it), so flows estimated in a pool of any size are the flows
+    estimated inline.
     """
 
     def __init__(self, method: str = "dis", preset: str = "medium", max_side: Optional[int] = None):
