@@ -1,179 +1,327 @@
-"""Engine speed on a CUDA GPU: per-step time and memory per model and precision, 4K in tiles, video fps.
+"""One prepared GPU run of at most ~5 minutes: one JSON, one table.
 
-    python bench/gpu.py [--repeats 5] [--models a,b] [--precisions fp32,bf16,fp16] [--no-video]
-    python bench/gpu.py --device cpu --size 160x96 --size4k 320x192 --tile 128 --models efficientnet_lite0 --no-video
+    python bench/gpu.py [--json gpu.json] [--models efficientnet_lite0,googlenet] [--precisions bf16,fp32]
+    python bench/gpu.py --device cpu          # smoke test: reduced sizes, well under 2 minutes
 
-On a machine without a CUDA GPU it says so and exits 0. Otherwise, with the same models and
-layers as bench/engine.py (random weights where ImageNet weights would need a download: the
-timing is the same), it prints
+Sections (each also a key of the JSON):
 
-- per model and precision at 1920x1080: the fp32 bare forward+backward (reference), one full
-  ascent step, its ratio to the reference, and the peak GPU memory of the step;
-- per precision, one 3840x2160 ascent step of efficientnet_lite0 in tiles of 1024 px, one tile
-  per network pass and 4 same-sized tiles per pass (``batch_tiles``), with peak memory;
-- frames/s of the default video render (``python -m dreamvid samples/bunny.mp4`` scaled to
-  1280x720 as a PNG folder, every frame dreamed), per precision: the whole CLI, start-up included.
+- env: torch, CUDA, cuDNN, OpenCV, the GPU, CPU cores.
+- steps: per model and precision at 1920x1080, the time of one ascent step (forward + objective
+  + backward to the image + update; the mean of an octave's steps) three ways — as shipped before
+  issue 19 (tiles of 1024 px, a host sync per tile), untiled (engine/cuda_step.py: the whole image
+  while it fits; no sync per step), graphed (untiled, the step replayed as a CUDA graph) — next to
+  the roofline: the step's FLOPs (2x the forward's, counted with torch's FlopCounterMode) and, for Lite0, DESIGN's
+  ~2.5 GB of traffic at 1080p (scaled by pixels), at --peak-tflops / --peak-tbps. Peak memory of
+  the untiled step; whether the graph was captured (else why not).
+- frames: a real 1080p frame (samples/bunny.mp4 upscaled) dreamed by a Dreamer with the default
+  preset (the CPU smoke test: 2 octaves x 2 iterations): the first frame (full schedule; cold = the first call, warm = again) and later frames
+  (the short schedule; median of 3).
+- render: the default 1080p video render (dream_video, streamed mp4, --frames frames) with the
+  real dream: frames/s (wall, encode included; the model loaded before) and the GPU busy
+  fraction (time inside the dream calls / wall: the dream calls return finished frames).
+- cpu_stages: the same render with the dream replaced by a 3 ms wait (bench/pipeline.py
+  --dream-ms): frames/s and the CPU time of each stage per frame.
+- peak_4k: Lite0 at 3840x2160, one step per precision (untiled if it fits), and its peak memory.
 
-Times are minimums over --repeats, with torch.cuda.synchronize() around each measurement.
+Not measured here: several frames per pass or several Ray workers per GPU ("fill a big GPU").
+--budget-s stops starting new sections past that many seconds (default 270).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
 
+import cv2
+import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from engine import LAYERS, _objective, bare_pass  # noqa: E402 (bench/engine.py: the same models and layers)
+from engine import LAYERS, _objective  # noqa: E402 (bench/engine.py: the same models and layers)
+from pipeline import SleepDreamer, Timers, TimedDreamer, instrumented, scaled_clip  # noqa: E402
 
-from dreamvid.config.settings import DreamSettings  # noqa: E402
+from dreamvid.config.presets import settings_from_preset  # noqa: E402
+from dreamvid.config.settings import DreamSettings, RunOptions, VideoSettings  # noqa: E402
+from dreamvid.core.convert import to_unit  # noqa: E402
 from dreamvid.core.rng import make_generator  # noqa: E402
 from dreamvid.engine.ascent import Ascent, ascend  # noqa: E402
+from dreamvid.engine.cuda_step import GraphCache, MemoryBudget  # noqa: E402
+from dreamvid.engine.dreamer import Dreamer  # noqa: E402
 from dreamvid.engine.models import load_model  # noqa: E402
 from dreamvid.engine.precision import resolve_precision  # noqa: E402
 from dreamvid.errors import SettingError  # noqa: E402
+from dreamvid.io.sources import open_source  # noqa: E402
+import dreamvid.pipeline.video as render  # noqa: E402
+
+SAMPLE = os.path.join(HERE, os.pardir, "samples", "bunny.mp4")
+LITE0_BYTES_1080P = 2.5e9  # DESIGN.md "GPU arithmetic": Lite0 to block10, a full-frame step
 
 
-def _sync(device: torch.device) -> None:
+def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _peak_reset(device: torch.device) -> None:
+def _peak_reset(device):
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def _peak_gib(device: torch.device) -> float:
-    return torch.cuda.max_memory_allocated(device) / 1024 ** 3 if device.type == "cuda" else float("nan")
+def _peak_gib(device):
+    return torch.cuda.max_memory_allocated(device) / 1024 ** 3 if device.type == "cuda" else None
 
 
-def timed(fn, device: torch.device, repeats: int) -> float:
-    """Minimum seconds of fn() over `repeats` runs after two warm-ups."""
-    fn(), fn()
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def _precisions(names, device):
-    out = []
-    for p in names:
-        try:
-            out.append(resolve_precision(p, device))
-        except SettingError as e:
-            print(f"  ({p}: {e})")
+def env(device) -> dict:
+    out = {"torch": torch.__version__, "cuda": torch.version.cuda, "opencv": cv2.__version__,
+           "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+           "cpu_cores": os.cpu_count(), "load": round(os.getloadavg()[0], 2), "device": str(device)}
+    if device.type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        out.update(gpu=p.name, capability=f"{p.major}.{p.minor}", gpu_memory_gib=round(p.total_memory / 1024 ** 3, 1))
     return out
 
 
-def bench_models(device, size, models, precisions, repeats) -> None:
+def step_time(ascent, x, settings, device, iterations: int) -> float:
+    """Seconds per step: one octave of `iterations` steps (after a warm-up octave), divided."""
+    ascend(x, ascent, settings.replace(iterations=1), make_generator(1))
+    _sync(device)
+    t = time.perf_counter()
+    ascend(x, ascent, settings.replace(iterations=iterations), make_generator(1))
+    _sync(device)
+    return (time.perf_counter() - t) / iterations
+
+
+def flops_of(ascent, x) -> float:
+    """FLOPs of one step: 2x the forward's (counted; the backward to the input, with no weight
+    gradients, costs about one forward: DESIGN "GPU arithmetic")."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.no_grad(), ascent.precision.autocast(), FlopCounterMode(display=False) as counter:
+        ascent.model(x, ascent.layers)
+    return 2.0 * float(counter.get_total_flops())
+
+
+def steps(device, size, models, precisions, iterations, peaks) -> list:
     w, h = size
     x = torch.rand(1, 3, h, w, generator=make_generator(0)).to(device)
-    print(f"\nper ascent step at {w}x{h} (seconds; ratio to the fp32 bare pass; peak GPU memory of the step)")
-    print(f"{'model':18s} {'layer':12s} {'fp32 bare':>9s}  " + "  ".join(f"{p.name:>22s}" for p in precisions))
+    rows = []
     for name in models:
         weights = None if name == "efficientnet_lite0" else "random"
-        plain = load_model(name, weights, device, channels_last=False, fold_bn=False)
-        bare, deepest = bare_pass(plain, name, x)
-        base = timed(bare, device, repeats)
-        del plain
-        cells = []
-        settings = DreamSettings(model=name, layers=tuple(LAYERS[name]), iterations=1, jitter=32, step=0.01,
-                                 tile_size=4096)
+        settings = DreamSettings(model=name, layers=tuple(LAYERS[name]), jitter=32, step=0.01)
         for prec in precisions:
             m = load_model(name, weights, device, precision=prec.name)
-            ascent = Ascent(m, _objective(m, name)[0], 4096, prec)
-            step = lambda a=ascent: ascend(x, a, settings, make_generator(1))  # noqa: E731
-            t = timed(step, device, repeats)
+            obj = _objective(m, name)[0]
+            shipped = Ascent(m, obj, 1024, prec)  # before issue 19: tiles of 1024, a sync per tile
+            untiled = Ascent(m, obj, 1024, prec, budget=MemoryBudget(device))
+            graphs = GraphCache()
+            graphed = Ascent(m, obj, 1024, prec, budget=MemoryBudget(device), graphs=graphs)
+            row = {"model": name, "precision": prec.name, "size": f"{w}x{h}",
+                   "tiled_as_shipped": shipped.tiled(x), "tiled_untiled": untiled.tiled(x)}
+            row["shipped_ms"] = 1000 * step_time(shipped, x, settings, device, iterations)
             _peak_reset(device)
-            step()
-            _sync(device)
-            cells.append(f"{t:7.4f} {t / base:5.2f}x {_peak_gib(device):5.2f}G")
-            del m, ascent
-        print(f"{name:18s} {deepest:12s} {base:9.4f}  " + "  ".join(f"{c:>22s}" for c in cells), flush=True)
+            row["untiled_ms"] = 1000 * step_time(untiled, x, settings, device, iterations)
+            row["untiled_peak_gib"] = _peak_gib(device)
+            row["graphed_ms"] = 1000 * step_time(graphed, x, settings, device, iterations)
+            row["graph_failures"] = sorted(set(graphs.failures.values()))
+            row["graph_used"] = (device.type == "cuda" and not graphs.failures) if device.type == "cuda" else None
+            gflop = flops_of(untiled, x) / 1e9
+            row["gflop"] = gflop
+            peak_tflops = peaks["tflops"][prec.name]
+            t_compute = gflop / (peak_tflops * 1e3)  # seconds
+            t_bytes = (LITE0_BYTES_1080P * w * h / (1920 * 1080) / (peaks["tbps"] * 1e12)
+                       if name == "efficientnet_lite0" and list(LAYERS[name]) == list(settings.layers) else 0.0)
+            row["roofline_ms"] = 1000 * max(t_compute, t_bytes) if device.type == "cuda" else None
+            best = min(row["untiled_ms"], row["graphed_ms"])
+            row["best_over_roofline"] = best / row["roofline_ms"] if row["roofline_ms"] else None
+            rows.append(row)
+            del m, shipped, untiled, graphed, graphs
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return rows
 
 
-def bench_4k(device, size, precisions, repeats, tile: int) -> None:
-    w, h = size
+def dream_settings(device) -> DreamSettings:
+    """The default preset; the CPU smoke test shortens it (2 octaves x 2 iterations)."""
+    return settings_from_preset(None, octaves=2, iterations=2) if device.type == "cpu" else settings_from_preset(None)
+
+
+def frames(device, precision, clip, size) -> dict:
+    settings = dream_settings(device)
+    dreamer = Dreamer(settings, device, precision=precision)
+    rgb = next(open_source(clip).frames(1, 2))
+    raw = to_unit(rgb)
+    octs, its = render.next_schedule(settings, VideoSettings())
+
+    def once(**kw):
+        t = time.perf_counter()
+        dreamer(raw, index=1, **kw)
+        return time.perf_counter() - t
+
+    cold = once()
+    warm = once()
+    later = [once(octaves=octs, iterations=its) for _ in range(3)]
+    return {"size": size, "precision": dreamer.precision.name, "first_cold_s": cold, "first_warm_s": warm,
+            "later_s": statistics.median(later), "later_fps": 1 / statistics.median(later),
+            "schedule_first": [settings.octaves, settings.iterations], "schedule_later": [octs, its],
+            "graph_failures": sorted(set(dreamer.graphs.failures.values())) if dreamer.graphs else None}
+
+
+def render_fps(device, precision, clip, n, tmp) -> dict:
+    settings = dream_settings(device)
+    timers = Timers()
+    dreamer = TimedDreamer(Dreamer(settings, device, precision=precision), timers)
+    out = os.path.join(tmp, "render.mp4")
+    t = time.perf_counter()
+    render.dream_video(clip, out, settings, VideoSettings(), RunOptions(device=str(device), precision=precision),
+                       dreamer=dreamer)
+    wall = time.perf_counter() - t
+    busy = sum(timers.t.get("dream_first", [])) + sum(timers.t.get("dream_next", []))
+    return {"frames": n, "wall_s": wall, "frames_per_s": n / wall, "gpu_busy_fraction": busy / wall,
+            "first_frame_s": sum(timers.t.get("dream_first", []))}
+
+
+def cpu_stages(device, clip, n, tmp, ms=3.0) -> dict:
+    settings = settings_from_preset(None)
+    out = {}
+    for overlap in (False, True):
+        timers = Timers()
+        t = time.perf_counter()
+        dreamer = Dreamer(settings, device)
+        with instrumented(timers):
+            render.dream_video(clip, os.path.join(tmp, f"stand-in-{overlap}.mp4"), settings, VideoSettings(),
+                               RunOptions(device=str(device), overlap=overlap),
+                               dreamer=SleepDreamer(dreamer, timers, ms))
+        wall = time.perf_counter() - t
+        key = "overlapped" if overlap else "sequential"
+        out[key] = {"frames_per_s": n / wall, "wall_s": wall,
+                    "ms_per_frame": {k: 1000 * sum(v) / n for k, v in timers.t.items() if k != "saved_at"}}
+    out["dream_ms"] = ms
+    return out
+
+
+def peak_4k(device, size4k, precisions, iterations) -> list:
+    w, h = size4k
     name = "efficientnet_lite0"
     x = torch.rand(1, 3, h, w, generator=make_generator(0)).to(device)
-    settings = DreamSettings(model=name, layers=tuple(LAYERS[name]), iterations=1, jitter=32, step=0.01,
-                             tile_size=tile)
-    print(f"\n{name} at {w}x{h} in tiles of {settings.tile_size} px, one ascent step "
-          "(seconds; peak GPU memory): one tile per pass | 4 tiles per pass")
+    settings = DreamSettings(model=name, layers=tuple(LAYERS[name]), jitter=32, step=0.01)
+    rows = []
     for prec in precisions:
         m = load_model(name, None, device, precision=prec.name)
-        cells = []
-        for batch in (1, 4):
-            ascent = Ascent(m, _objective(m, name)[0], settings.tile_size, prec, batch_tiles=batch)
-            step = lambda a=ascent: ascend(x, a, settings, make_generator(1))  # noqa: E731
-            t = timed(step, device, max(1, repeats // 2))
-            _peak_reset(device)
-            step()
-            _sync(device)
-            cells.append(f"{t:7.3f} s {_peak_gib(device):5.2f}G")
-        print(f"  {prec.name:5s} " + " | ".join(cells), flush=True)
+        a = Ascent(m, _objective(m, name)[0], 1024, prec, budget=MemoryBudget(device), graphs=GraphCache())
+        _peak_reset(device)
+        t = step_time(a, x, settings, device, max(1, iterations // 2))
+        rows.append({"precision": prec.name, "size": f"{w}x{h}", "tiled": a.tiled(x), "step_ms": 1000 * t,
+                     "peak_gib": _peak_gib(device)})
+        del m, a
+    return rows
 
 
-def bench_video(device, precisions) -> None:
-    src = os.path.join(HERE, os.pardir, "samples", "bunny.mp4")
-    from dreamvid.io.ffmpeg import ffmpeg_exe
-    print("\ndefault video render, samples/bunny.mp4 scaled to 1280x720 (whole CLI, PNG folder output)")
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = os.path.join(tmp, "clip.mp4")
-        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", src,
-                        "-vf", "scale=1280:720", "-c:v", "libx264", "-crf", "16", "-an", clip], check=True)
-        for prec in precisions:
-            out = os.path.join(tmp, f"out-{prec.name}/")
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "dreamvid", clip, "-o", out, "--device", device.type,
-                            "--precision", prec.name, "--quiet"], check=True)
-            dt = time.perf_counter() - t
-            frames = len(os.listdir(out))
-            print(f"  {prec.name:5s} {frames} frames in {dt:6.1f} s: {frames / dt:5.2f} frames/s", flush=True)
+def table(res: dict) -> str:
+    e = res["env"]
+    lines = [f"dreamvid bench/gpu.py  {e.get('gpu', e['device'])}  torch {e['torch']}  CUDA {e['cuda']}  "
+             f"cuDNN {e['cudnn']}  OpenCV {e['opencv']}  {e['cpu_cores']} cores  load {e['load']}"]
+    if res.get("steps"):
+        lines.append(f"{'step at ' + res['steps'][0]['size']:28s} {'shipped':>9s} {'untiled':>9s} {'graphed':>9s} "
+                     f"{'roofline':>9s} {'best/roof':>9s} {'GFLOP':>7s} {'peak GiB':>8s}  graph")
+        for r in res["steps"]:
+            peak = "-" if r["untiled_peak_gib"] is None else f"{r['untiled_peak_gib']:.2f}"
+            ratio = "-" if r["best_over_roofline"] is None else f"{r['best_over_roofline']:.1f}x"
+            roof = "-" if r["roofline_ms"] is None else f"{r['roofline_ms']:.3f}"
+            graph = ("n/a (not CUDA)" if r["graph_used"] is None else "yes" if r["graph_used"]
+                     else "no: " + "; ".join(r["graph_failures"])[:60])
+            lines.append(f"{r['model'] + ' ' + r['precision']:28s} {r['shipped_ms']:9.2f} {r['untiled_ms']:9.2f} "
+                         f"{r['graphed_ms']:9.2f} {roof:>9s} {ratio:>9s} {r['gflop']:7.1f} {peak:>8s}  {graph}")
+    if res.get("frames"):
+        f = res["frames"]
+        lines.append(f"frames {f['size']} {f['precision']}: first {f['first_cold_s']:.3f} s cold, "
+                     f"{f['first_warm_s']:.3f} s warm ({f['schedule_first'][0]}x{f['schedule_first'][1]}); "
+                     f"later {f['later_s'] * 1000:.1f} ms = {f['later_fps']:.1f} frames/s "
+                     f"({f['schedule_later'][0]}x{f['schedule_later'][1]})")
+    if res.get("render"):
+        r = res["render"]
+        lines.append(f"render {r['frames']} frames: {r['frames_per_s']:.2f} frames/s, GPU busy "
+                     f"{100 * r['gpu_busy_fraction']:.0f} % of the wall time")
+    if res.get("cpu_stages"):
+        c = res["cpu_stages"]
+        for mode in ("sequential", "overlapped"):
+            st = c[mode]["ms_per_frame"]
+            parts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(st.items()) if not k.startswith("dream"))
+            lines.append(f"CPU stages, dream = {c['dream_ms']:g} ms wait, {mode}: {c[mode]['frames_per_s']:.2f} "
+                         f"frames/s; ms/frame: {parts}")
+    for r in res.get("peak_4k", []):
+        peak = "-" if r["peak_gib"] is None else f"{r['peak_gib']:.2f} GiB"
+        lines.append(f"4K lite0 {r['precision']}: step {r['step_ms']:.1f} ms, {'tiled' if r['tiled'] else 'untiled'}, "
+                     f"peak {peak}")
+    if res.get("skipped"):
+        lines.append(f"skipped (past --budget-s): {', '.join(res['skipped'])}")
+    return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cuda", help="cuda (default), cuda:N; cpu only to smoke-test this script")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--models", default="efficientnet_lite0,googlenet,inception_v3,vgg16")
-    p.add_argument("--precisions", default="fp32,bf16,fp16")
-    p.add_argument("--size", default="1920x1080")
-    p.add_argument("--size4k", default="3840x2160")
-    p.add_argument("--tile", type=int, default=DreamSettings.tile_size, help="tile size for the 4K step")
-    p.add_argument("--no-video", action="store_true", help="skip the video render")
-    a = p.parse_args()
+    p.add_argument("--device", default="cuda", help="cuda (default), cuda:N; cpu: the smoke test")
+    p.add_argument("--json", default="gpu.json", help="where the results go (default gpu.json)")
+    p.add_argument("--models", default=None, help="default efficientnet_lite0,googlenet (cpu: lite0)")
+    p.add_argument("--precisions", default=None, help="default bf16,fp32 (cpu: fp32)")
+    p.add_argument("--size", default=None, help="default 1920x1080 (cpu: 256x144)")
+    p.add_argument("--size4k", default=None, help="default 3840x2160 (cpu: 480x272)")
+    p.add_argument("--frames", type=int, default=None, help="render frames (default 24; cpu: 4)")
+    p.add_argument("--iterations", type=int, default=None, help="steps timed per octave (default 10; cpu: 1)")
+    p.add_argument("--peak-tflops", type=float, default=790.0, help="bf16/fp16 peak (default H200 ~790)")
+    p.add_argument("--peak-tflops-fp32", type=float, default=67.0, help="fp32 peak (default H200 ~67)")
+    p.add_argument("--peak-tbps", type=float, default=4.3, help="memory bandwidth TB/s (default H200 ~4.3)")
+    p.add_argument("--budget-s", type=float, default=270.0)
+    a = p.parse_args(argv)
     if a.device.startswith("cuda") and not torch.cuda.is_available():
-        print("bench/gpu.py: no CUDA GPU on this machine (torch.cuda.is_available() is False): nothing to measure")
+        print("bench/gpu.py: no CUDA GPU on this machine (torch.cuda.is_available() is False): "
+              "use --device cpu for the smoke test")
         return 0
+    cpu = a.device == "cpu"
     device = torch.device(a.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True  # what dreamvid runs with (exact resumes)
-        props = torch.cuda.get_device_properties(device)
-        print(f"{props.name}, compute capability {props.major}.{props.minor}, "
-              f"{props.total_memory / 1024 ** 3:.0f} GiB, torch {torch.__version__}, best of {a.repeats}")
-    else:
-        print(f"{a.device} (smoke test), torch {torch.__version__}")
-    precisions = _precisions(a.precisions.split(","), device)
-    size = tuple(int(v) for v in a.size.split("x"))
-    bench_models(device, size, a.models.split(","), precisions, a.repeats)
-    bench_4k(device, tuple(int(v) for v in a.size4k.split("x")), precisions, a.repeats, a.tile)
-    if not a.no_video:
-        bench_video(device, precisions)
+    models = (a.models or ("efficientnet_lite0" if cpu else "efficientnet_lite0,googlenet")).split(",")
+    names = (a.precisions or ("fp32" if cpu else "bf16,fp32")).split(",")
+    size = tuple(int(v) for v in (a.size or ("256x144" if cpu else "1920x1080")).split("x"))
+    size4k = tuple(int(v) for v in (a.size4k or ("480x272" if cpu else "3840x2160")).split("x"))
+    n = a.frames or (4 if cpu else 24)
+    iterations = a.iterations or (1 if cpu else 10)
+    precisions = []
+    for name in names:
+        try:
+            precisions.append(resolve_precision(name, device))
+        except SettingError as e:
+            print(f"bench/gpu.py: skipping {name}: {e}")
+    peaks = {"tflops": {"bf16": a.peak_tflops, "fp16": a.peak_tflops, "fp32": a.peak_tflops_fp32},
+             "tbps": a.peak_tbps}
+    start = time.perf_counter()
+    res = {"env": env(device), "peaks": peaks, "skipped": []}
+    with tempfile.TemporaryDirectory(prefix="dreamvid-gpu-") as tmp:
+        clip = os.path.join(tmp, "clip.mp4")
+        scaled_clip(SAMPLE, clip, size[0], size[1], n)
+        sections = [
+            ("steps", lambda: steps(device, size, models, precisions, iterations, peaks)),
+            ("frames", lambda: frames(device, precisions[0].name, clip, f"{size[0]}x{size[1]}")),
+            ("render", lambda: render_fps(device, precisions[0].name, clip, n, tmp)),
+            ("cpu_stages", lambda: cpu_stages(device, clip, n, tmp)),
+            ("peak_4k", lambda: peak_4k(device, size4k, precisions, iterations)),
+        ]
+        for key, run in sections:
+            if time.perf_counter() - start > a.budget_s:
+                res["skipped"].append(key)
+                continue
+            t = time.perf_counter()
+            res[key] = run()
+            res.setdefault("section_s", {})[key] = round(time.perf_counter() - t, 1)
+    res["total_s"] = round(time.perf_counter() - start, 1)
+    with open(a.json, "w") as f:
+        json.dump(res, f, indent=1, default=str)
+    print(table(res))
+    print(f"({res['total_s']} s; results in {a.json})")
     return 0
 
 

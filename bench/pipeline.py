@@ -1,6 +1,8 @@
 """Where a video render's time goes, stage by stage, per frame.
 
     python bench/pipeline.py [INPUT] [--frames 8] [--size 640x360] [--preset dreamy] [--repeat 2]
+    python bench/pipeline.py [INPUT] --size 1920x1080 --dream-ms 20 --frames 24
+
 
 The input (default samples/bunny.mp4) is scaled to --size with ffmpeg (audio kept) into a
 temporary folder, then rendered to an .mp4 by the real ``dreamvid.pipeline.video.dream_video``. Nothing is
@@ -13,21 +15,30 @@ ffmpeg sink's writes and its close, which finishes the encode and muxes the audi
 the source (probing it and, for short clips, decoding it once to count its frames) counts as
 decode.
 
-The render computes the flows of frame t+1 in a worker thread while frame t dreams. To time
-every stage on its own, the bench also renders with that worker replaced by an inline stand-in
-(the "sequential pipeline": the same functions, one after the other in the loop); it reports the
-stages from those runs and the loop's measured wall time per later frame for both.
+The render decodes frames and estimates their flows ahead in threads, and saves frames and
+encodes chunks in a background writer (pipeline/ahead.py, pipeline/writer.py). To time every
+stage on its own, the bench also renders with RunOptions(overlap=False) (the "sequential
+pipeline": the same functions, one after the other in the loop); it reports the stages from those
+runs and the loop's measured wall time per later frame for both. Encode includes a streamed
+render's chunk encodes.
 
 With --repeat R each pipeline renders R times and each stage keeps its minimum (the machine may
 be shared; minimums are the least noisy). The first frame is reported twice:
 cold, as the first render of the process met it (one-off warm-ups included) and warm (the same full-schedule
 dream run again once the render is done).
+
+--dream-ms MS: a CPU stand-in for a fast GPU. The Dreamer (still built: its model load counts) is
+called as usual through the real VideoJob, but each call only sleeps MS milliseconds (no CPU used)
+and returns the frame it was given, so decode, flows, carry, checkpoint and encode all run as in a
+real render. It prints ``frames/s N``: frames / (model load + the whole render, encode included),
+the as-shipped render's, and where the CPU time goes per frame (each stage's time summed over
+whatever thread ran it, so overlapped stages can add up to more than the wall time).
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -37,9 +48,11 @@ import time
 from contextlib import contextmanager
 from typing import Dict, List
 
+import numpy as np
 import torch
 
 import dreamvid.pipeline.job as job
+import dreamvid.pipeline.ahead as ahead
 import dreamvid.pipeline.video as render
 from dreamvid.store.checkpoint import Checkpoint
 from dreamvid.engine.dreamer import Dreamer
@@ -92,38 +105,16 @@ class Timers:
             yield item
 
 
-class InlinePool:
-    """Stands in for the render's flow worker thread: runs each job at once, in the loop's thread,
-    so the flows are timed as a stage of their own (the sequential pipeline)."""
-
-    def __init__(self, *a, **k):
-        pass
-
-    def submit(self, fn, *a, **k):
-        future = concurrent.futures.Future()
-        future.set_result(fn(*a, **k))
-        return future
-
-    def shutdown(self, *a, **k):
-        pass
-
-
 @contextmanager
-def instrumented(timers: Timers, overlap: bool):
-    """Wrap, for the duration, what dreamvid.render calls, in timers (the calls themselves are
-    the library's own). overlap=False runs the flow jobs inline instead of in the worker thread."""
-    names = ("open_source", "temporal_init", "estimate_flows", "ThreadPoolExecutor")
-    saved = {n: getattr(render, n) for n in names}
-    saved["open_sink"] = job.open_sink
+def instrumented(timers: Timers, overlap: bool = True):
+    """Wrap, for the duration, what the render calls, in timers (the calls themselves are the
+    library's own, on whichever thread the pipeline runs them). `overlap` is unused: the
+    sequential pipeline is RunOptions(overlap=False)."""
+    saved = {(render, "open_source"): render.open_source, (render, "temporal_init"): render.temporal_init,
+             (render, "carried_target"): render.carried_target, (ahead, "estimate_flows"): ahead.estimate_flows,
+             (ahead, "result"): ahead.result, (job, "open_sink"): job.open_sink,
+             (job, "FfmpegSink"): job.FfmpegSink}
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
-
-    class TimedPool(saved["ThreadPoolExecutor"] if overlap else InlinePool):
-        """The render's flow worker; the render's waits for its results are timed."""
-
-        def submit(self, fn, *a, **k):
-            future = super().submit(fn, *a, **k)
-            future.result = timers.wrap("flow_wait", future.result)
-            return future
 
     def save_timed(self, *a, **k):
         saved_save(self, *a, **k)
@@ -133,32 +124,36 @@ def instrumented(timers: Timers, overlap: bool):
         # Opening probes the file and, for short clips, decodes it once to count the frames:
         # that is decoding too.
         t0 = time.perf_counter()
-        source = saved["open_source"](*a, **k)
+        source = saved[render, "open_source"](*a, **k)
         timers.add("decode", time.perf_counter() - t0)
         frames = source.frames
         source.frames = lambda *fa, **fk: timers.wrap_iter("decode", frames(*fa, **fk))
         return source
 
-    def open_sink_timed(*a, **k):
-        t0 = time.perf_counter()
-        sink = saved["open_sink"](*a, **k)
-        timers.add("encode", time.perf_counter() - t0)
-        sink.write = timers.wrap("encode", sink.write)
-        sink.close = timers.wrap("encode", sink.close)
-        return sink
+    def timed_sink(opener):
+        def open_timed(*a, **k):
+            t0 = time.perf_counter()
+            sink = opener(*a, **k)
+            timers.add("encode", time.perf_counter() - t0)
+            sink.write = timers.wrap("encode", sink.write)
+            sink.close = timers.wrap("encode", sink.close)
+            return sink
+        return open_timed
 
     render.open_source = open_source_timed
-    job.open_sink = open_sink_timed
-    render.temporal_init = timers.wrap("warp_mask", saved["temporal_init"])
-    render.estimate_flows = timers.wrap("flows", saved["estimate_flows"])
-    render.ThreadPoolExecutor = TimedPool
+    job.open_sink = timed_sink(saved[job, "open_sink"])
+    job.FfmpegSink = timed_sink(saved[job, "FfmpegSink"])  # a streamed render's chunk encodes
+    render.temporal_init = timers.wrap("warp_mask", saved[render, "temporal_init"])
+    render.carried_target = timers.wrap("target", saved[render, "carried_target"])
+    ahead.estimate_flows = timers.wrap("flows", saved[ahead, "estimate_flows"])
+    ahead.result = timers.wrap("flow_wait", saved[ahead, "result"])
     Checkpoint.save = timers.wrap("save", save_timed)
     Checkpoint.frames = lambda self, order: timers.wrap_iter("encode", saved_frames(self, order))
     try:
         yield
     finally:
-        for n, fn in saved.items():
-            setattr(job if n == "open_sink" else render, n, fn)
+        for (module, name), fn in saved.items():
+            setattr(module, name, fn)
         Checkpoint.save, Checkpoint.frames = saved_save, saved_frames
 
 
@@ -177,6 +172,73 @@ class TimedDreamer:
         return self._timers.wrap(name, self._d)(*a, **k)
 
 
+class SleepDreamer(TimedDreamer):
+    """The dream replaced by a wait of `ms` milliseconds that uses no CPU (what a fast GPU looks
+    like to the pipeline): returns its input frame as the dream; the wrapped Dreamer's identity,
+    device and settings are its own."""
+
+    def __init__(self, dreamer: Dreamer, timers: Timers, ms: float):
+        super().__init__(dreamer, timers)
+        self._ms = ms
+
+    def _sleep(self, rgb, *a, **k):
+        time.sleep(self._ms / 1000.0)
+        rgb = np.asarray(rgb)
+        return rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32, copy=True)
+
+    def __call__(self, *a, **k):
+        name = "dream_first" if self.calls == 0 else "dream_next"
+        self.calls += 1
+        return self._timers.wrap(name, self._sleep)(*a, **k)
+
+
+def run_options(device: str, overlap: bool) -> RunOptions:
+    """The run's options; overlap=False renders every stage in the frame loop, one after the other."""
+    return RunOptions(device=device, overlap=overlap)
+
+
+def stand_in(args, width: int, height: int) -> int:
+    """--dream-ms: the render's frames/s with the dream replaced by a wait (see the module doc)."""
+    settings = settings_from_preset(args.preset)
+    video = VideoSettings(flow_max_side=args.flow_max_side)
+    stages = ("decode", "flows", "warp_mask", "target", "dream_first", "dream_next", "save", "encode")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
+        clip = os.path.join(tmp, "clip.mp4")
+        scaled_clip(args.input, clip, width, height, args.frames)
+        n = open_source(clip).num_frames
+        modes = ("sequential", "overlapped") if args.sequential else ("overlapped",)
+        for mode in modes:
+            best = None
+            for r in range(args.repeat):
+                timers = Timers()
+                out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
+                t0 = time.perf_counter()
+                dreamer = Dreamer(settings, args.device)
+                load = time.perf_counter() - t0
+                with instrumented(timers):
+                    render.dream_video(clip, out, settings, video, run_options(args.device, mode == "overlapped"),
+                                       dreamer=SleepDreamer(dreamer, timers, args.dream_ms))
+                total = time.perf_counter() - t0
+                if best is None or total < best[0]:
+                    best = (total, load, timers.t)
+            results[mode] = best
+    print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait: {os.path.basename(args.input)} "
+          f"scaled to {width}x{height}, {n} frames, preset {args.preset}, flow {video.flow} "
+          f"(max side {video.flow_max_side or 'full'}); "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; best of {args.repeat}")
+    print(f"{'CPU time per frame, ms (any thread)':40s}" + "".join(f"{m:>12s}" for m in results))
+    for name in stages + ("flow_wait",):
+        row = [sum(t.get(name, [])) / n * 1000 for _, _, t in results.values()]
+        print(f"{name:40s}" + "".join(f"{v:12.1f}" for v in row))
+    print(f"{'model load (s)':40s}" + "".join(f"{load:12.2f}" for _, load, _ in results.values()))
+    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{t:12.2f}" for t, _, _ in results.values()))
+    for mode, (total, _, _) in results.items():
+        print(f"{mode}: {n} frames in {total:.2f} s")
+    print(f"frames/s {n / results['overlapped'][0]:.1f}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("input", nargs="?", default=DEFAULT_INPUT, help="a real video (default samples/bunny.mp4)")
@@ -192,12 +254,20 @@ def main(argv=None) -> int:
                     help="network precision auto | fp32 | bf16 | fp16 (default: RunOptions')")
     ap.add_argument("--temporal-weight", type=float,
                     help="temporal term weight (default: VideoSettings'; 0 = the method before it)")
+    ap.add_argument("--dream-ms", type=float,
+                    help="replace the dream by a wait of this many ms (a fast GPU's stand-in): prints frames/s")
+    ap.add_argument("--flow-max-side", type=int,
+                    help="with --dream-ms: estimate flows at this long side (VideoSettings.flow_max_side)")
+    ap.add_argument("--sequential", action="store_true",
+                    help="with --dream-ms: also render with every stage in the frame loop, one after the other")
     args = ap.parse_args(argv)
     if args.frames < 3:
         ap.error("--frames must be at least 3")
     if args.threads:
         torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
+    if args.dream_ms is not None:
+        return stand_in(args, width, height)
 
     settings = settings_from_preset(args.preset)
     video = VideoSettings(next_iterations=args.next_iterations,
@@ -218,9 +288,9 @@ def main(argv=None) -> int:
                 timers = Timers()
                 out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
                 t0 = time.perf_counter()
-                with instrumented(timers, overlap=mode == "overlapped"):
-                    render.dream_video(clip, out, settings, video, RunOptions(device=args.device, **precision),
-                                       dreamer=TimedDreamer(dreamer, timers))
+                with instrumented(timers):
+                    run = dataclasses.replace(run_options(args.device, mode == "overlapped"), **precision)
+                    render.dream_video(clip, out, settings, video, run, dreamer=TimedDreamer(dreamer, timers))
                 timers.add("total", time.perf_counter() - t0)
                 missing = {"decode", "flows", "flow_wait", "warp_mask", "dream_first", "dream_next",
                            "save", "encode"} - set(timers.t)

@@ -149,7 +149,8 @@ def test_layout_table_and_cuda_default():
             cl, fold = layout_for(name, cpu, precision)
             assert cl and fold == MODELS[name].has_batchnorm  # measured: both pay (where there is BN)
     assert not MODELS["vgg16"].has_batchnorm and not MODELS["inception5h"].has_batchnorm
-    assert layout_for("googlenet", torch.device("cuda"), "bf16") == (True, False)
+    cuda = torch.device("cuda")  # as on the CPU (issue 19): channels_last and BN folding
+    assert layout_for("googlenet", cuda, "bf16") == (True, True) and layout_for("vgg16", cuda, "bf16") == (True, False)
 
 
 @pytest.mark.parametrize("size", [(37, 50), (36, 51), (40, 64), (33, 33)])

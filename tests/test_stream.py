@@ -96,7 +96,9 @@ def test_disk_holds_one_open_chunk_of_pngs(clip, tmp_path, dreamer):
             names = os.listdir(folder)
             seen.append((e.index, sum(n.endswith(".png") for n in names), sum(n.startswith("chunk_") for n in names)))
 
-    dream_video(clip, str(out), video=VideoSettings(), run=RunOptions(device="cpu", chunk_frames=CHUNK),
+    # Sequential: a frame's event then comes after its save and chunk encode (overlapped, the event
+    # comes at the hand-over to the background writer, which saves it a moment later).
+    dream_video(clip, str(out), video=VideoSettings(), run=RunOptions(device="cpu", chunk_frames=CHUNK, overlap=False),
                 dreamer=dreamer, on_event=count)
     for index, pngs, chunks in seen:
         # a chunk is encoded as soon as its frames are saved (the last, short one too)

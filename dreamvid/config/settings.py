@@ -58,6 +58,11 @@ class VideoSettings:
     # frames' (steady over the clip), later frames ~1/4 of the first's time. DIS "medium" flow
     # (FlowEstimator's default) beat "fast" (E_warp +26 %) and Farneback (+57 %).
     flow: str = "dis"                    # dis | farneback | static (carry without warping) | none
+    # Flows estimated on frames shrunk to this long side and scaled back up (None = full size). At
+    # 1080p, 960 costs ~1/4-1/2 of the CPU time but the carry got worse on real footage: masked
+    # warp error of the raw frames +17-77 % while the mask trusted 2-19 points more of the frame
+    # (smoother flows pass the motion-boundary check): bench/RESULTS.md, "GPU-first pipeline".
+    flow_max_side: Optional[int] = None
     blend: float = 0.85                  # weight of the carried dream residual (a decay below 1)
     # Frames after the first start from a carried dream and need far less ascent:
     next_iterations: Optional[int] = None  # iterations per octave; None = ceil(ratio × preset's)
@@ -118,6 +123,8 @@ class VideoSettings:
             raise SettingError("end", self.end, f"({self.end}) must be greater than {{start}} ({self.start})",
                                refs=("start",))
         _check(self, "max_side", self.max_side is None or self.max_side >= 32, "must be at least 32")
+        _check(self, "flow_max_side", self.flow_max_side is None or self.flow_max_side >= 32,
+               "must be at least 32 (or None: flows at full size)")
         _check(self, "fps", self.fps is None or self.fps > 0, "must be > 0")
         return self
 
@@ -190,6 +197,10 @@ class RunOptions:
     # (bench/checkpoint.py). None = every frame kept as PNG until one encode at the end.
     chunk_frames: Optional[int] = 48
     max_pixels: int = MAX_PIXELS         # an input frame past this many pixels is refused (by header)
+    # Overlap the render's stages (decode ahead, flows ahead in a pool, checkpoint writes and chunk
+    # encodes in a background writer); False runs them one after the other in the frame loop. Same
+    # pixels either way (tests/test_overlap.py).
+    overlap: bool = True
 
     def validate(self) -> "RunOptions":
         """`self` if the device is one dreamvid knows (auto, cpu, cuda, cuda:N, mps), else

@@ -15,6 +15,7 @@ from ..config.settings import DreamSettings
 from ..core.imageops import resize
 from ..core.rng import _randint
 from ..errors import DreamvidError
+from .cuda_step import GraphCache, MemoryBudget, needs_tiling, use_graphs
 from .models import DreamModel
 from .objectives import Objective
 from .precision import FP32, LossScaler, Precision, loss_and_grad
@@ -50,12 +51,17 @@ class Ascent:
     batch_tiles > 1 runs up to that many same-sized crops as one batch (one network pass: fewer,
     larger kernels, for GPUs); each crop's loss is still its own, so the gradient is the same up
     to rounding.
+
+    On CUDA (engine/cuda_step.py) the image is tiled only when a whole-image step would not fit
+    `budget`; untiled steps run through `graphs` (a CUDA graph per shape) where use_graphs says
+    so, and return the loss as a device tensor (no host sync per step). CPU: as before.
     """
 
     ALIGN = 32  # the largest total stride of any registered model
 
     def __init__(self, model: DreamModel, objective: Objective, tile_size: int,
-                 precision: Precision = FP32, batch_tiles: int = 1):
+                 precision: Precision = FP32, batch_tiles: int = 1, *,
+                 budget: Optional[MemoryBudget] = None, graphs: Optional[GraphCache] = None):
         self.model = model
         self.batch_tiles = max(1, batch_tiles)
         self.objective = objective
@@ -67,6 +73,17 @@ class Ascent:
         # Four strides of the deepest layer, on the grid: enough context for the centre.
         stride = max([model.strides.get(l, 32) for l in self.layers])
         self.margin = -(-4 * stride // a) * a
+        self.budget, self.graphs = budget, graphs
+
+    def tiled(self, x: torch.Tensor) -> bool:
+        """Whether x (1, 3, H, W) is processed in tiles (cuda_step.needs_tiling)."""
+        h, w = x.shape[-2:]
+        per_pixel = None
+        if self.budget is not None and x.device.type == "cuda":
+            per_pixel = self.budget.bytes_per_pixel(self.model, self.objective, self.precision,
+                                                    self._region, x.device)
+        return needs_tiling((h, w), self.tile_size, x.device.type,
+                            None if per_pixel is None else self.budget.free_bytes, per_pixel)
 
     def _region(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Loss (scalar, detached) and its gradient (same shape as x) for a whole region."""
@@ -96,13 +113,18 @@ class Ascent:
             spans.append((k0, k1, c0, c1))
         return spans
 
-    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> Tuple[float, torch.Tensor]:
-        """x (1, 3, H, W) -> (loss, gradient (1, 3, H, W))."""
+    def __call__(self, x: torch.Tensor, gen: torch.Generator):
+        """x (1, 3, H, W) -> (loss, gradient (1, 3, H, W)); the loss a float, or on CUDA untiled a
+        0-dim device tensor (read it only when needed: reading syncs)."""
         h, w = x.shape[-2:]
         t, a = self.tile_size, self.ALIGN
-        if h <= t and w <= t:
-            loss, grad = self._region(x)
-            return float(loss), grad
+        if not self.tiled(x):
+            if x.device.type != "cuda":
+                loss, grad = self._region(x)
+                return float(loss), grad
+            if self.graphs is not None and use_graphs("cuda", False, self.precision):
+                return self.graphs.run((self.model, self.objective), self._region, x)
+            return self._region(x)  # the loss stays on the device: no sync
         grad = torch.zeros_like(x)
         total = 0.0
         # A random grid offset per step moves the seams, on top of the jitter roll.
@@ -148,7 +170,7 @@ def ascend(img: torch.Tensor, ascent: Ascent, settings: DreamSettings, gen: torc
         state = StepState(i, gen)
         x = t.before(img, state)
         loss, g = ascent(x, gen)
-        if s.max_loss is not None and loss > s.max_loss:
+        if s.max_loss is not None and float(loss) > s.max_loss:  # the only host sync of a step
             if on_step:
                 for _ in range(n - i):
                     on_step()
@@ -166,7 +188,8 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
           octaves: Optional[int] = None, iterations: Optional[int] = None,
           precision: Precision = FP32, batch_tiles: int = 1,
           extra: Optional[Callable[[StepTransforms], StepTransforms]] = None,
-          fine_iterations: Optional[int] = None) -> torch.Tensor:
+          fine_iterations: Optional[int] = None, *,
+          budget: Optional[MemoryBudget] = None, graphs: Optional[GraphCache] = None) -> torch.Tensor:
     """Octave gradient ascent: (1, 3, H, W) in [0, 1] -> dreamed (1, 3, H, W) in [0, 1].
 
     At each octave, the dream so far is upscaled and the detail the shrinking lost
@@ -177,6 +200,7 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
     batch_tiles: tiles of a large image per network pass (see Ascent).
     extra: extends each step's transforms (e.g. transforms.carried_dream for video frames).
     fine_iterations: steps at the last (full-size) octave, when it differs from the others.
+    budget, graphs: CUDA's tiling budget and graph cache (see Ascent; a Dreamer keeps them).
     """
     s = settings
     h, w = image.shape[-2:]
@@ -185,7 +209,7 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
         raise DreamvidError(f"image {w}x{h} is too small for layer {ascent_layers[-1]} of {model.name}: "
                             f"use at least {min_side // 2} px on the short side, or a shallower layer")
     shapes = octave_shapes(h, w, s.octaves if octaves is None else octaves, s.octave_scale, min_side)
-    ascent = Ascent(model, objective, s.tile_size, precision, batch_tiles)
+    ascent = Ascent(model, objective, s.tile_size, precision, batch_tiles, budget=budget, graphs=graphs)
     transforms = step_transforms(s)
     if extra is not None:
         transforms = extra(transforms)

@@ -13,6 +13,7 @@ from ..core.rng import make_generator
 from ..errors import SettingError
 from .ascent import dream, steps_total
 from .cpu_memory import keep_freed_memory
+from .cuda_step import GraphCache, MemoryBudget
 from .models import load_model, resolve_device
 from .objectives import Objective, build_objective
 from .precision import resolve_precision
@@ -39,7 +40,7 @@ class Dreamer:
 
     def __init__(self, settings: DreamSettings, device="auto", weights: Optional[str] = None, *,
                  guide_image: Optional[np.ndarray] = None, precision: str = DEFAULT_PRECISION,
-                 batch_tiles: int = 1):
+                 batch_tiles: int = 1, cuda_graphs: bool = True):
         self.settings = settings.validate()
         self.batch_tiles = batch_tiles
         self.device = resolve_device(device) if isinstance(device, str) else device
@@ -56,6 +57,11 @@ class Dreamer:
         # A channel, a class or a guide replaces the layer mix: then weights change nothing.
         self._weighted = not (settings.channel or settings.class_index is not None or settings.guide)
         self._objectives: Dict[Tuple[Tuple[str, float], ...], Objective] = {settings.layers: self.objective}
+        # CUDA: tile only what would not fit the memory free now; replay each shape's step as a CUDA
+        # graph (engine/cuda_step.py). Nothing of it on other devices.
+        cuda = self.device.type == "cuda"
+        self.budget = MemoryBudget(self.device) if cuda else None
+        self.graphs = GraphCache() if cuda and cuda_graphs else None
 
     @property
     def identity(self) -> dict:
@@ -67,6 +73,9 @@ class Dreamer:
                    "bn_folded": self.model.bn_folded}
         if self.device.type == "cpu":  # CPU kernels split their sums by thread: another count, other last bits
             runtime["cpu_threads"] = torch.get_num_threads()
+        if self.device.type == "cuda":  # graphs replay the eager kernels; recorded all the same
+            runtime["cuda_graphs"] = self.graphs is not None
+            runtime["tiling"] = "by free memory"
         return {"settings": self.settings.to_dict(), "model": self.model.name,
                 "weights": self.model.weights_id, "runtime": runtime}
 
@@ -116,7 +125,8 @@ class Dreamer:
         s, objective = self._frame(settings)
         gen = make_generator(s.seed, index)
         return dream(x.to(self.device), self.model, objective, s, gen, on_step, octaves, iterations,
-                     self.precision, self.batch_tiles, extra=extra, fine_iterations=fine_iterations)
+                     self.precision, self.batch_tiles, extra=extra, fine_iterations=fine_iterations,
+                     budget=self.budget, graphs=self.graphs)
 
     def __call__(self, rgb: np.ndarray, index: int = 0, on_step: Optional[Callable[[], None]] = None,
                  octaves: Optional[int] = None, iterations: Optional[int] = None, *,

@@ -38,6 +38,7 @@ from ..errors import Cancelled, DreamvidError
 from ..io.sinks import AudioSpec, FfmpegSink, FolderSink, join_chunks, open_sink, output_kind
 from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder
 from .events import Reporter
+from .writer import FrameWriter, InlineWriter
 
 StepCallback = Callable[[], None]
 
@@ -118,7 +119,7 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
             reporter.message(f"all {job.total} frames are in the checkpoint; encoding")
         reporter.emit("start", total=job.total, resumed_at=done, output=output)
         after_save = (lambda: encode_chunks(ckpt, job.fps, run, job.carry_frames)) if stream else None
-        produce_frames(job, ckpt, done, reporter, after_save)
+        produce_frames(job, ckpt, done, reporter, after_save, overlap=run.overlap)
         if not encode:
             reporter.emit("done", output=ckpt.folder)
             return output
@@ -133,22 +134,27 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
 
 
 def produce_frames(job: FrameJob, ckpt: Checkpoint, done: int, reporter: Reporter,
-                   after_save: Optional[Callable[[], None]] = None) -> None:
-    """Make frames done … total − 1 into `ckpt`, one "frame" event each; `after_save` runs
-    after every saved frame (and once first, to finish what a stopped run left)."""
+                   after_save: Optional[Callable[[], None]] = None, overlap: bool = False) -> None:
+    """Make frames done … total − 1 into `ckpt`, one "frame" event each (once the frame is handed
+    to the writer); `after_save` runs after every saved frame (and once first, to finish what a
+    stopped run left). overlap: saves (and after_save) run in a background writer
+    (pipeline/writer.py), in order; all are saved when this returns or raises."""
+    writer = None
     try:
         if after_save is not None:
             after_save()
         if done < job.total:
             job.resume(ckpt, done)
+        writer = FrameWriter(ckpt, after_save) if overlap else InlineWriter(ckpt, after_save)
         for k in range(done, job.total):
             reporter.check()
             frame = job.make(k, reporter.check)
-            ckpt.save(k, frame)
-            if after_save is not None:
-                after_save()
+            writer.put(k, frame)
             reporter.emit("frame", index=k, total=job.total, frame=frame)
+        writer.flush()
     except (Cancelled, KeyboardInterrupt):
+        if writer is not None:
+            writer.flush()  # the frames made before the stop are kept
         k = ckpt.completed  # a frame saved just as the stop came is kept too
         if k == 0:  # nothing to keep (a checkpoint this run made is removed on the way out)
             raise Cancelled(f"stopped at {job.position(0)}, before any frame was finished: run the "
@@ -156,6 +162,8 @@ def produce_frames(job: FrameJob, ckpt: Checkpoint, done: int, reporter: Reporte
         raise Cancelled(f"stopped at {job.position(k)}; the {k} finished frames are kept in "
                         f"{ckpt.folder}: run the same command again to resume") from None
     finally:
+        if writer is not None:
+            writer.close()
         job.close()
 
 

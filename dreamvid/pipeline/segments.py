@@ -158,7 +158,7 @@ def scene_cuts(frames: Iterable[np.ndarray], video: VideoSettings, first: int = 
     predecessor here). Computed exactly as the render does (same size, flows and mask)."""
     if not _warps(video) or video.cut_below <= 0:
         return []
-    est = FlowEstimator(video.flow)
+    est = FlowEstimator(video.flow, max_side=video.flow_max_side)
     cuts, prev = [], None
     for i, rgb in enumerate(frames, start=first):
         raw = to_unit(resize_to_max_side(rgb, video.max_side) if video.max_side else rgb)

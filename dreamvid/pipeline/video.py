@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -33,8 +32,9 @@ from ..io.sources import FrameSource, open_source
 from ..store.checkpoint import Checkpoint, describe_differences
 from ..store.identity import input_fingerprint
 from ..temporal.anchor import REFRESH_BELOW, Anchor
-from ..temporal.carry import Flows, anchored_carry, carried_target, estimate_flows, temporal_init
+from ..temporal.carry import Flows, anchored_carry, carried_target, temporal_init
 from ..temporal.flow import FlowEstimator, occlusion_mask
+from . import ahead
 from .common import build_dreamer, frame_settings, per_frame_kwargs
 from .events import EventHandler, CancelToken, Reporter
 from .job import FrameJob, encode_frames, run_job
@@ -76,20 +76,19 @@ class VideoJob(FrameJob):
 
     def __init__(self, source: FrameSource, spec: str, dreamer: Dreamer, video: VideoSettings,
                  frames: FrameSettings, first: int, keep_from: int, end: int, audio: bool,
-                 coast_from: Optional[int] = None):
+                 coast_from: Optional[int] = None, overlap: bool = True):
         self.source, self.spec, self.dreamer, self.video, self.frames = source, spec, dreamer, video, frames
         self.first, self.keep_from, self.end = first, keep_from, end
         self.coast_from = end if coast_from is None else coast_from
         self.total, self.fps = end - keep_from, source.fps
         self._audio = audio
         warps = video.flow in ("dis", "farneback") and (video.blend > 0 or "blend" in frames.vary)
-        self.estimator = FlowEstimator(video.flow) if warps else None
-        # The flows of frame t+1 need raw frames only: one worker thread estimates them while frame t
-        # is dreamed (OpenCV and torch both release the GIL). With the dream on a GPU that takes the
-        # flow off the loop's path; on a CPU that torch keeps busy it only shares the same cores
-        # (bench/pipeline.py: no gain, no loss there).
-        self._ahead = ThreadPoolExecutor(1, thread_name_prefix="dreamvid-flow") if warps else None
-        self._decoded = None
+        self.estimator = FlowEstimator(video.flow, max_side=video.flow_max_side) if warps else None
+        # Raw frames and their flows need no dream: they are decoded and estimated ahead, in
+        # threads, while earlier frames are dreamed (pipeline/ahead.py; OpenCV, ffmpeg and torch
+        # release the GIL). With the dream on a GPU that takes them off the loop's path.
+        self._overlap = overlap
+        self._inputs: Optional[ahead.Lookahead] = None
         self._raw = self._flows = self._prev_raw = self._prev_dream = None
         self._next = first
         # The anchor the carried dream is sampled from (temporal/anchor.py; None when it is off).
@@ -129,25 +128,20 @@ class VideoJob(FrameJob):
             rgb = resize_to_max_side(rgb, self.video.max_side)
         return to_unit(rgb)
 
-    def _flows_of(self, cur, prev):
-        if self._ahead is None or cur is None or prev is None:
-            return None
-        return self._ahead.submit(estimate_flows, self.estimator, cur, prev)
-
     def resume(self, ckpt: Checkpoint, done: int) -> None:
+        self.close()
+        self._next = self.keep_from + done if done else self.first
+        start = self._next
+        if done:  # the carry starts from the raw frame before, or from the anchor's frame
+            start = self._anchor_frame() if self.anchor_every else self._next - 1
+        self._inputs = ahead.Lookahead(self.source.frames(start, self.end), self._load_raw, self.estimator,
+                                       self._overlap)
         if done and self.anchor_every:
-            self._next = self.keep_from + done
-            self._replay_anchor(ckpt)
-        elif done:  # the raw frame before the first one to dream, and that frame's dream
-            self._next = self.keep_from + done
-            self._decoded = self.source.frames(self._next - 1, self.end)
-            self._prev_raw = self._load_raw(next(self._decoded, None))
+            self._replay_anchor(ckpt, start)
+        elif done:  # that raw frame, and its dream
+            self._prev_raw, _ = next(self._inputs, (None, None))
             self._prev_dream = to_unit(ckpt.load(done - 1))
-        else:
-            self._next = self.first
-            self._decoded = self.source.frames(self.first, self.end)
-        self._raw = self._load_raw(next(self._decoded, None))
-        self._flows = self._flows_of(self._raw, self._prev_raw)
+        self._raw, self._flows = next(self._inputs, (None, None))
 
     def make(self, k: int, on_step) -> np.ndarray:
         target = self.keep_from + k
@@ -162,9 +156,8 @@ class VideoJob(FrameJob):
         if raw is None:
             raise DreamvidError(f"{self.source.path} ended early: decoded fewer frames than its "
                                 f"{self.source.num_frames} announced")
-        # Decode frame i+1 and start its flows now, to run while frame i is dreamed.
-        nxt = self._load_raw(next(self._decoded, None)) if i + 1 < self.end else None
-        nxt_flows = self._flows_of(nxt, raw)
+        # Frame i+1 and its flows (decoded and estimated ahead, or now with overlap off).
+        nxt, nxt_flows = next(self._inputs, (None, None)) if i + 1 < self.end else (None, None)
         dream_s, video_s = self.frames.at(i)
         carried = self._carry(raw, video_s)
         kw = per_frame_kwargs(self.frames, dream_s)
@@ -193,7 +186,7 @@ class VideoJob(FrameJob):
         and the term's target comes with it; else temporal_init carries the previous dream one step."""
         if self._prev_dream is None or video_s.flow == "none":
             return None
-        flows = None if self._flows is None else self._flows.result()
+        flows = ahead.result(self._flows)
         if self._anchor is not None and flows is not None and video_s.blend > 0:
             mask = occlusion_mask(flows.forward, flows.backward)
             if float(mask.mean()) < video_s.cut_below:
@@ -219,22 +212,24 @@ class VideoJob(FrameJob):
             return Anchor(i, dream - raw, self.video.carry_kernel)
         return anchor
 
-    def _replay_anchor(self, ckpt: Checkpoint) -> None:
+    def _anchor_frame(self) -> int:
+        """Where a resume before frame self._next rebuilds the anchor from: the last frame that
+        was an anchor whatever came before it (every anchor_every-th of the film, or the first kept)."""
+        return max(self.keep_from, (self._next - 1) // self.anchor_every * self.anchor_every)
+
+    def _replay_anchor(self, ckpt: Checkpoint, m: int) -> None:
         """The anchor (and the previous raw frame and dream) before frame self._next, rebuilt from
-        the saved frames since the last anchor every-th frame, along the same flows as the render:
-        the anchor depends on the raw frames and saved dreams only, so the resume is exact."""
-        i = self._next
-        m = max(self.keep_from, (i - 1) // self.anchor_every * self.anchor_every)
-        self._decoded = self.source.frames(m, self.end)
+        the saved frames m … self._next − 1 along the same flows as the render (self._inputs, from
+        frame m on): the anchor depends on the raw frames and saved dreams only, so the resume is exact."""
         anchor = None
-        for j in range(m, i):
-            raw = self._load_raw(next(self._decoded, None))
+        for j in range(m, self._next):
+            raw, flows = next(self._inputs, (None, None))
             dream = to_unit(ckpt.load(j - self.keep_from))
             if j > m:
                 video_s = self.frames.at(j)[1]
                 anchor = None if video_s.flow == "none" or video_s.blend == 0 else anchor
                 if anchor is not None:
-                    flows = estimate_flows(self.estimator, raw, self._prev_raw)
+                    flows = ahead.result(flows)
                     mask = occlusion_mask(flows.forward, flows.backward)
                     if float(mask.mean()) < video_s.cut_below:
                         anchor = None  # a scene cut, dreamed afresh
@@ -260,8 +255,9 @@ class VideoJob(FrameJob):
     streamable = True  # frames play in the order they are made
 
     def close(self) -> None:
-        if self._ahead is not None:
-            self._ahead.shutdown(wait=False, cancel_futures=True)
+        if self._inputs is not None:
+            self._inputs.close()
+            self._inputs = None
 
 
 # ------------------------------------------------------------------------------------------ API
@@ -289,7 +285,8 @@ def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None,
     fs = frame_settings(dreamer, video, vary, film_end - start, source.fps,
                         source.path if source.has_audio else None, film_end)
     fs.check(range(start, film_end))
-    return VideoJob(source, input, dreamer, video, fs, first, keep_from, end, run.audio, coast_from), run
+    return VideoJob(source, input, dreamer, video, fs, first, keep_from, end, run.audio, coast_from,
+                    overlap=run.overlap), run
 
 
 def dream_video(input: str, output: str, settings: Optional[DreamSettings] = None,

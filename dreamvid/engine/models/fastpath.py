@@ -41,8 +41,6 @@ CPU_LAYOUT: Dict[str, Dict[str, Tuple[bool, bool]]] = {
 
 def layout_for(name: str, device: torch.device, precision: str) -> Tuple[bool, bool]:
     """(channels_last, fold_bn) that `name` runs fastest with on `device` in `precision`."""
-    if device.type == "cuda":
-        return True, False
-    if device.type == "cpu":
+    if device.type in ("cpu", "cuda"):  # CUDA as the CPU (measure with bench/gpu.py)
         return CPU_LAYOUT[name][precision]
     return False, False
