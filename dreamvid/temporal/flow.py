@@ -14,7 +14,7 @@ For the render loop, with ``cur`` = frame t and ``prev`` = frame t-1:
 
 * ``backward_flow(est, cur, prev)`` = ``est.calc(cur, prev)``, the flow from cur to prev; it lives
   in cur's pixel grid, and ``warp(prev_anything, backward_flow)`` moves prev's content onto cur.
-  (DESIGN.md: ``f = dis.calc(gray_t, gray_prev)``, then ``remap(prev, xx + fx, yy + fy)``.)
+  (docs/architecture.md: ``f = dis.calc(gray_t, gray_prev)``, then ``remap(prev, xx + fx, yy + fy)``.)
 * ``forward_flow(est, cur, prev)`` = ``est.calc(prev, cur)``, the flow from prev to cur; only used
   for the forward-backward consistency check. Warping prev with it, or with the negated backward
   flow, is wrong.
