@@ -202,8 +202,10 @@ def test_cancelled_image_writes_nothing(tmp_path, dreamer):
 # ---------------------------------------------------------------------------------------- segments
 
 def test_segments_joined_equal_renders_of_the_same_ranges(tmp_path, small, quick):
-    video = VideoSettings()
-    plan = [(0, 4, 0), (4, 7, 2), (7, 10, 3)]  # (start, end, warm-up)
+    # A segment's first kept frame is an anchor of the carry (a resume rebuilds from it), so it
+    # equals the plain render where that one anchors there too: starts on the anchor grid.
+    video = VideoSettings(carry_anchor=4)
+    plan = [(0, 4, 0), (4, 8, 2), (8, 10, 3)]  # (start, end, warm-up)
     folders = []
     for a, b, w in plan:
         folder = str(tmp_path / f"seg{a}.dreamvid")
@@ -217,23 +219,24 @@ def test_segments_joined_equal_renders_of_the_same_ranges(tmp_path, small, quick
 
     for a, b, w in plan:  # each segment = a plain render of [a - w, b) without its first w frames
         ref = str(tmp_path / f"ref{a}") + "/"
-        dream_video(small, ref, video=VideoSettings(start=a - w, end=b), run=RUN, dreamer=quick)
+        dream_video(small, ref, video=video.replace(start=a - w, end=b), run=RUN, dreamer=quick)
         expected = frames_of(ref)[w:]
         assert all(np.array_equal(x, y) for x, y in zip(joined[a:b], expected)), f"segment {a}..{b}"
     # Warm-up matters: the segment with warm-up differs from a cold start at its first frame.
     cold = str(tmp_path / "cold") + "/"
-    dream_video(small, cold, video=VideoSettings(start=4, end=5), run=RUN, dreamer=quick)
+    dream_video(small, cold, video=video.replace(start=4, end=5), run=RUN, dreamer=quick)
     assert not np.array_equal(frames_of(cold)[0], joined[4])
 
 
 def test_a_lead_out_is_coasted_along_the_flow_not_dreamed(tmp_path, small, quick):
     """A segment's lead-out (the next segment's cross-fade starts from it) costs a flow a frame:
-    the dream of the frame before carried on, undecayed, where the flow is reliable."""
+    the dream of the frame before carried on, undecayed, where the flow is reliable (checked with
+    the one-step carry, whose target is carried_target's)."""
     from dreamvid.core.convert import quantize, to_unit
     from dreamvid.temporal.carry import carried_target, estimate_flows
     from dreamvid.temporal.flow import FlowEstimator, occlusion_mask
 
-    video = VideoSettings()
+    video = VideoSettings(carry_anchor=0)
     plain, coast = str(tmp_path / "plain.dreamvid"), str(tmp_path / "coast.dreamvid")
     render_segment(small, plain, 2, 8, 1, video=video, run=RUN, dreamer=quick)
     render_segment(small, coast, 2, 8, 1, video=video, run=RUN, dreamer=quick, leadout=2)

@@ -86,6 +86,11 @@ def test_kill_9_at_random_moments_gives_the_uninterrupted_output(clip, tmp_path)
     assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
 
 
+#: The one-step carry reads back only the last saved frame; with an anchor (the default) the frames
+#: back to it stay too (FrameJob.carry_frames; tests/test_detail.py covers that path).
+ONE_STEP = VideoSettings(carry_anchor=0)
+
+
 def test_disk_holds_one_open_chunk_of_pngs(clip, tmp_path, dreamer):
     out = tmp_path / "o.mp4"
     folder = checkpoint_folder(str(out))
@@ -98,7 +103,7 @@ def test_disk_holds_one_open_chunk_of_pngs(clip, tmp_path, dreamer):
 
     # Sequential: a frame's event then comes after its save and chunk encode (overlapped, the event
     # comes at the hand-over to the background writer, which saves it a moment later).
-    dream_video(clip, str(out), video=VideoSettings(), run=RunOptions(device="cpu", chunk_frames=CHUNK, overlap=False),
+    dream_video(clip, str(out), video=ONE_STEP, run=RunOptions(device="cpu", chunk_frames=CHUNK, overlap=False),
                 dreamer=dreamer, on_event=count)
     for index, pngs, chunks in seen:
         # a chunk is encoded as soon as its frames are saved (the last, short one too)
@@ -153,17 +158,17 @@ def test_without_kept_frames_a_lost_carry_frame_redoes_what_it_must(clip, tmp_pa
 
     from dreamvid.errors import Cancelled
     with pytest.raises(Cancelled):  # frames 0..3 saved: chunk 0 encoded, PNG 3 the only one left
-        dream_video(clip, str(out), run=run, dreamer=dreamer, cancel=StopAtFrame4(),
+        dream_video(clip, str(out), video=ONE_STEP, run=run, dreamer=dreamer, cancel=StopAtFrame4(),
                     on_event=lambda e: frames.append(1) if e.kind == "frame" else None)
     assert sorted(n for n in os.listdir(folder) if n.endswith((".png", ".mp4"))) == ["chunk_000000.mp4", "frame_000003.png"]
     # Lose PNG 3, the carry's start: frame 2 (chunk 0's last) is gone too, so chunk 0 is dropped
     # and the render starts over; the result is still the uninterrupted one.
     os.remove(os.path.join(folder, "frame_000003.png"))
     events = []
-    dream_video(clip, str(out), run=run, dreamer=dreamer, on_event=events.append)
+    dream_video(clip, str(out), video=ONE_STEP, run=run, dreamer=dreamer, on_event=events.append)
     assert [e.text for e in events if e.kind == "message"] == [] and events[0].resumed_at == 0
     ref = tmp_path / "ref.mp4"
-    dream_video(clip, str(ref), run=run, dreamer=dreamer)
+    dream_video(clip, str(ref), video=ONE_STEP, run=run, dreamer=dreamer)
     assert out.read_bytes() == ref.read_bytes()
 
 
@@ -203,7 +208,7 @@ def test_a_changed_quality_is_refused_on_resume(clip, tmp_path, dreamer):
 def _segment(clip, folder, dreamer, chunks, cancel=None, on_event=None, chunk_frames=CHUNK):
     """Frames 2..9 of the clip (warm-up 1) into the segment checkpoint `folder`."""
     run = RunOptions(device="cpu", chunk_frames=chunk_frames)
-    return render_segment(clip, str(folder), 2, 10, 1, settings=dreamer.settings, run=run, dreamer=dreamer,
+    return render_segment(clip, str(folder), 2, 10, 1, settings=dreamer.settings, video=ONE_STEP, run=run, dreamer=dreamer,
                           chunks=chunks, cancel=cancel, on_event=on_event)
 
 

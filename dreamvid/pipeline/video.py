@@ -328,7 +328,9 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
     The render begins `warmup` frames before `start` (never before the film's first frame,
     video.start): those frames are dreamed to carry the dream into `start` and are not kept.
     `video` describes the whole film (its start/end and temporal settings), as for dream_video;
-    a segment's frames equal those a dream_video of the same range and warm-up gives. It resumes
+    a segment's frames equal those a dream_video of the same range and warm-up gives (with an
+    anchored carry, where that render also takes an anchor at `start`: a multiple of
+    video.carry_anchor, since a segment's first kept frame is always one). It resumes
     exactly from its own checkpoint. Returns `folder`; join the segments with join_segments.
     chunks=(kind, span): encode the segment's frames `span` (0 = frame `start`) into chunks of
     ``run.chunk_frames`` as they are done, "mp4" or "webm" at ``run.quality`` (a distributed
