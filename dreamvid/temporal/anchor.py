@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .flow import _grid, _maps, _remap
+from .flow import pixel_grid, sampling_maps, remap
 
 #: A new anchor is taken where the old one carries less than this share of the frame (a pan that
 #: has moved on, a large disocclusion): past it, most pixels would come from the one-step carry.
@@ -42,7 +42,7 @@ class Anchor:
         self.interpolation = INTERPOLATION[kernel]
         self.residual = np.ascontiguousarray(residual, dtype=np.float32)
         h, w = self.residual.shape[:2]
-        self.coords = _grid(h, w)  # the anchor frame itself: every pixel where it is
+        self.coords = pixel_grid(h, w)  # the anchor frame itself: every pixel where it is
         self.trust = np.ones((h, w), np.float32)
 
     def follow(self, backward: np.ndarray, mask: np.ndarray) -> None:
@@ -51,9 +51,9 @@ class Anchor:
         smaller of the trust carried along and the mask (the least reliable step of the chain; a
         product would fade pixels that are merely near a smoothed mask edge a little more every
         frame), and 0 where the composed position leaves the anchor frame."""
-        maps = _maps(backward)
-        self.coords = _remap(self.coords, maps)
-        self.trust = np.minimum(_remap(self.trust, maps), np.asarray(mask, np.float32))
+        maps = sampling_maps(backward)
+        self.coords = remap(self.coords, maps)
+        self.trust = np.minimum(remap(self.trust, maps), np.asarray(mask, np.float32))
         h, w = self.trust.shape
         x, y = self.coords[..., 0], self.coords[..., 1]
         self.trust[(x < 0) | (x > w - 1) | (y < 0) | (y > h - 1)] = 0.0
@@ -61,7 +61,7 @@ class Anchor:
     def sample(self) -> np.ndarray:
         """The anchor's residual at the latest frame's pixels, ``HxWx3`` float32 (one bicubic
         resampling, however many frames were followed)."""
-        return _remap(self.residual, self.coords, self.interpolation)
+        return remap(self.residual, self.coords, self.interpolation)
 
     def carry(self, chained: np.ndarray) -> np.ndarray:
         """The carried residual of the latest frame, ``HxWx3``: the anchor's where it is trusted,

@@ -221,7 +221,7 @@ def forward_flow(
 _GRIDS: dict = {}
 
 
-def _grid(h: int, w: int) -> np.ndarray:
+def pixel_grid(h: int, w: int) -> np.ndarray:
     """Cached pixel-coordinate grid, ``HxWx2`` float32 with ``[..., 0]`` = x, ``[..., 1]`` = y."""
     g = _GRIDS.get((h, w))
     if g is None:
@@ -233,21 +233,21 @@ def _grid(h: int, w: int) -> np.ndarray:
     return g
 
 
-def _maps(flow: np.ndarray) -> np.ndarray:
+def sampling_maps(flow: np.ndarray) -> np.ndarray:
     """Absolute sampling positions ``p + flow(p)``, ``HxWx2`` float32 (a CV_32FC2 remap map)."""
     flow = np.asarray(flow, dtype=np.float32)
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise ValueError(f"expected an HxWx2 flow, got shape {flow.shape}")
-    return flow + _grid(flow.shape[0], flow.shape[1])
+    return flow + pixel_grid(flow.shape[0], flow.shape[1])
 
 
-def _remap(img: np.ndarray, maps: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+def remap(img: np.ndarray, maps: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     img = np.asarray(img)
     if img.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
         img = img.astype(np.float32)
     if img.ndim == 3 and img.shape[2] > 4:  # remap handles up to 4 channels
         return np.concatenate(
-            [_remap(img[..., i:i + 4], maps, interpolation) for i in range(0, img.shape[2], 4)], axis=2
+            [remap(img[..., i:i + 4], maps, interpolation) for i in range(0, img.shape[2], 4)], axis=2
         )
     out = cv2.remap(img, maps, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
     if img.ndim == 3 and out.ndim == 2:  # OpenCV drops a trailing singleton channel
@@ -270,7 +270,7 @@ def warp(img: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
     img = np.asarray(img)
     if img.shape[:2] != np.shape(flow)[:2]:
         raise ValueError(f"image {img.shape[:2]} and flow {np.shape(flow)[:2]} differ in size")
-    return _remap(img, _maps(flow), cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
+    return remap(img, sampling_maps(flow), cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR)
 
 
 def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
@@ -301,8 +301,8 @@ def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     if np.shape(flow_fwd) != w.shape:
         raise ValueError(f"flows differ in shape: {np.shape(flow_fwd)} vs {w.shape}")
     h, wd = w.shape[:2]
-    maps = _maps(w)
-    w_hat = _remap(np.asarray(flow_fwd, dtype=np.float32), maps)
+    maps = sampling_maps(w)
+    w_hat = remap(np.asarray(flow_fwd, dtype=np.float32), maps)
     u, v = w[..., 0], w[..., 1]
     uh, vh = w_hat[..., 0], w_hat[..., 1]
     w2 = u * u + v * v

