@@ -75,6 +75,24 @@ class Cluster:
         assert len(out) == 1, out
         return int(out[0])
 
+    def rendering_on(self, node_manager_port):
+        """Whether that node's worker is inside a render call now: a process under its raylet
+        titled as Ray titles an actor's running method."""
+        raylet = self.raylet_pid(node_manager_port)
+        table = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                args = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+                ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            table[int(pid)] = (ppid, args)
+        under, more = set(), {raylet}
+        while more:
+            under |= more
+            more = {pid for pid, (ppid, _) in table.items() if ppid in more} - under
+        return any(table[pid][1].startswith("ray::Worker.render") for pid in under if pid in table)
+
     def processes(self):
         """This cluster's processes: those naming its temp folder, and their descendants (not
         `ray stop`, which would end every Ray on the machine)."""
@@ -119,7 +137,7 @@ def test_the_worker_nodes_raylet_killed_mid_render_frames_identical(cluster, tmp
     head's worker resumes that segment from its checkpoint, the film equals the undisturbed one."""
     import torch
     assert cluster.token.stat().st_size == 64 and cluster.env["RAY_AUTH_MODE"] == "token"
-    clip = make_video(tmp_path, size="128x96", frames=24)
+    clip = make_video(tmp_path, size="128x96", frames=36)
     out = str(tmp_path / "film") + "/"
     args = [sys.executable, "-m", "dreamvid", clip, "-o", out, "--ray-address", cluster.address, "--workers", "2",
             "--segment-frames", "12", "--warmup", "2", "--seam-fade", "3", "--chunk-frames", "0",
@@ -128,8 +146,10 @@ def test_the_worker_nodes_raylet_killed_mid_render_frames_identical(cluster, tmp
                               text=True)
     segments = os.path.join(checkpoint_folder(out, None), "segments")
     deadline = time.monotonic() + 240
-    # Both workers rendering (a frame saved in each segment), so the second node's has work to lose.
-    while len({os.path.dirname(f) for f in glob.glob(os.path.join(segments, "*", "frame_*.png"))}) < 2:
+    # Both workers rendering (a frame saved in two segments) and the second node's inside a segment
+    # now, so it has work to lose (a worker that finished its segment before the kill loses none).
+    while (len({os.path.dirname(f) for f in glob.glob(os.path.join(segments, "*", "frame_*.png"))}) < 2
+           or not cluster.rendering_on(cluster.node_manager_port)):
         assert driver.poll() is None, driver.communicate()
         assert time.monotonic() < deadline, "no frame saved"
         time.sleep(0.2)
@@ -141,9 +161,9 @@ def test_the_worker_nodes_raylet_killed_mid_render_frames_identical(cluster, tmp
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        ref = one_process(clip, plan_segments(0, 24, [], 12, 2, fade=3), tmp_path)
+        ref = one_process(clip, plan_segments(0, 36, [], 12, 2, fade=3), tmp_path)
     finally:
         torch.set_num_threads(before)
     got = frames_of(out)
-    assert len(got) == 24 and all(np.array_equal(a, b) for a, b in zip(got, ref))
+    assert len(got) == 36 and all(np.array_equal(a, b) for a, b in zip(got, ref))
 
