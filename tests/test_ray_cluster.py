@@ -40,6 +40,29 @@ def _ray_bin():
     return os.path.join(os.path.dirname(sys.executable), "ray")
 
 
+def _process_table():
+    """{pid: (parent pid, command line)} of every process now."""
+    table = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            args = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        table[int(pid)] = (ppid, args)
+    return table
+
+
+def _with_descendants(pids, table):
+    """pids and every process below them in table."""
+    found = set(pids)
+    while True:
+        more = {pid for pid, (ppid, _) in table.items() if ppid in found} - found
+        if not more:
+            return found
+        found |= more
+
+
 class Cluster:
     """Two nodes, token auth (RAY_AUTH_MODE=token; a token generated into this test's folder,
     RAY_AUTH_TOKEN_PATH, where both nodes and the driver read it)."""
@@ -78,38 +101,15 @@ class Cluster:
     def rendering_on(self, node_manager_port):
         """Whether that node's worker is inside a render call now: a process under its raylet
         titled as Ray titles an actor's running method."""
-        raylet = self.raylet_pid(node_manager_port)
-        table = {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                args = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            table[int(pid)] = (ppid, args)
-        under, more = set(), {raylet}
-        while more:
-            under |= more
-            more = {pid for pid, (ppid, _) in table.items() if ppid in more} - under
+        table = _process_table()
+        under = _with_descendants({self.raylet_pid(node_manager_port)}, table)
         return any(table[pid][1].startswith("ray::Worker.render") for pid in under if pid in table)
 
     def processes(self):
         """This cluster's processes: those naming its temp folder, and their descendants (not
         `ray stop`, which would end every Ray on the machine)."""
-        table = {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                args = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            table[int(pid)] = (ppid, args)
-        ours = {pid for pid, (_, args) in table.items() if self.temp in args}
-        while True:
-            more = {pid for pid, (ppid, _) in table.items() if ppid in ours} - ours
-            if not more:
-                return ours
-            ours |= more
+        table = _process_table()
+        return _with_descendants({pid for pid, (_, args) in table.items() if self.temp in args}, table)
 
     def stop(self):
         deadline = time.monotonic() + 20
