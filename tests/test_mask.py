@@ -80,7 +80,7 @@ def test_feather_blends_the_edge(tmp_path, dreamer):
 
 
 def test_mp4_masked_within_encoder_rounding(tmp_path, dreamer):
-    src = make_video(tmp_path, size=f"{W}x{H}", frames=5)
+    src = make_video(tmp_path, size=f"{W}x{H}", frames=3)
     mask = half_mask(tmp_path / "mask.png", right=False)  # dream the left half
     black = tmp_path / "black.png"
     write_image(str(black), np.zeros((H, W, 3), np.uint8))
@@ -88,7 +88,7 @@ def test_mp4_masked_within_encoder_rounding(tmp_path, dreamer):
     assert main([src, "-o", str(out), "--mask", mask, *BASE]) == 0
     assert main([src, "-o", str(floor), "--mask", str(black), *BASE]) == 0  # all kept: the input re-encoded
     ins, outs, floors = frames(src), frames(out), frames(floor)
-    assert len(outs) == 5
+    assert len(outs) == 3
     right, left = np.s_[:, W // 2 + 4:], np.s_[:, :W // 2 - 4]
     for i, o, f in zip(ins, outs, floors):  # measured: kept 2.77-2.99 vs the floor's 2.85-2.97
         assert np.abs(o[right] - i[right]).mean() < np.abs(f[right] - i[right]).mean() + 0.3
