@@ -19,6 +19,7 @@ _EXPORTS = {
     "dream_image": "pipeline.image", "dream_video": "pipeline.video", "zoom_loop": "pipeline.zoom",
     "load_model": "engine.models", "Dreamer": "engine.dreamer", "DreamSettings": "config.settings",
     "VideoSettings": "config.settings", "ZoomSettings": "config.settings", "RunOptions": "config.settings",
+    "MaskSettings": "config.settings", "preview_sheet": "pipeline.preview", "dream_batch": "pipeline.batch",
     "PRESETS": "config.presets", "DEFAULT_PRESET": "config.presets", "settings_from_preset": "config.presets",
     "DreamvidError": "errors", "Cancelled": "errors", "SettingError": "errors",
     "render_segment": "pipeline.video", "join_segments": "pipeline.video", "Event": "pipeline.events",

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from dreamvid.__main__ import main
-from dreamvid.app.cli import build_main_parser, build_zoom_parser, flag_names
+from dreamvid.app.cli import build_main_parser, build_preview_parser, build_zoom_parser, flag_names
 from dreamvid.config.presets import settings_from_preset
 from dreamvid.config.settings import DreamSettings, RunOptions, VideoSettings, ZoomSettings
 from dreamvid.engine.objectives import parse_channel, parse_layer_weights
@@ -125,7 +125,8 @@ def test_flag_names_come_from_the_parsers():
     assert names["frame_iterations"] == "--frame-iterations"
     assert names["octave_scale"] == "--octave-scale"
     assert names["quiet"] == "--quiet"  # the long form, not -q
-    options = {o for p in (build_main_parser(), build_zoom_parser()) for a in p._actions for o in a.option_strings}
+    options = {o for p in (build_main_parser(), build_zoom_parser(), build_preview_parser())
+               for a in p._actions for o in a.option_strings}
     assert set(names.values()) <= options
 
 

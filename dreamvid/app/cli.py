@@ -1,6 +1,8 @@
 """Command line: parse arguments into settings and call the library. Nothing else lives here.
 
     dreamvid INPUT -o OUTPUT [--preset NAME] [flags]       image, video, frame folder or glob
+    dreamvid a.mp4 b.mp4 … -o FOLDER/ [flags]              a batch (also a folder or glob of videos)
+    dreamvid preview INPUT -o sheet.png [--frames 0,120]   a few frames dreamed, in a labelled grid
     dreamvid zoom INPUT -o OUTPUT [--frames N] [--zoom F]   an endless zoom loop
     dreamvid schedule --frames N --zoom "0:(1), 30:(1.05)"  values per frame (CSV, --plot)
     dreamvid --list-models | --list-presets | --list-layers MODEL
@@ -9,11 +11,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Dict, List, Optional, Sequence
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..config.presets import DEFAULT_PRESET, PRESETS, get_preset, settings_from_preset
-from ..config.settings import CARRY_KERNELS, PRECISIONS, DreamSettings, RunOptions, VideoSettings, ZoomSettings
+from ..config.settings import (CARRY_KERNELS, PRECISIONS, PREVIEW_COUNT, PREVIEW_SIDE, DreamSettings, MaskSettings,
+                               RunOptions, VideoSettings, ZoomSettings)
 from ..engine.models import MODELS, layer_table
 from ..engine.objectives import parse_layer_weights
 from ..errors import DreamvidError, SettingError
@@ -59,6 +63,29 @@ def _add_dream_flags(p: argparse.ArgumentParser) -> None:
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
+def _add_mask_flags(p: argparse.ArgumentParser, still: bool = False) -> None:
+    m = p.add_argument_group("mask: dream only part of the picture")
+    m.add_argument("--mask", metavar="FILE", help="white = dream, black = keep the input, grey between: an image "
+                   "(the same mask for every frame)" + ("" if still else ", or a video or frame folder with one "
+                                                        "mask per frame"))
+    m.add_argument("--mask-feather", type=float, metavar="PX", help="soften the mask's edges: a Gaussian of this "
+                   f"sigma in px at the dream's size (default {MaskSettings.feather:g})")
+    m.add_argument("--invert-mask", action="store_true", help="dream where the mask is black instead")
+    m.add_argument("--mask-strength", type=float, help="how much the mask holds the dream back, 0..1 "
+                   f"(default {MaskSettings.strength:g}: as drawn; 0: dream everywhere)")
+
+
+def mask_options(a: argparse.Namespace) -> Tuple[Optional[str], Optional[MaskSettings]]:
+    """(mask path, MaskSettings) from the flags; (None, None) when no mask flag is given."""
+    given = dict(feather=a.mask_feather, invert=a.invert_mask or None, strength=a.mask_strength)
+    given = {k: v for k, v in given.items() if v is not None}
+    if a.mask is None and not given:
+        return None, None
+    if a.mask is None:
+        raise DreamvidError("--mask-feather, --invert-mask and --mask-strength shape a mask: add --mask FILE")
+    return a.mask, MaskSettings(**given).validate()
+
+
 def _add_render_flags(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("output and resuming")
     r.add_argument("--quality", type=int, help="encoder CRF (lower = better; default per format)")
@@ -96,13 +123,22 @@ def _add_dist_flags(p: argparse.ArgumentParser, zoom: bool = False) -> None:
 def build_main_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dreamvid", description="DeepDream for images, videos, frame folders and zoom loops. "
                 "'dreamvid zoom --help' for infinite-zoom loops.")
-    p.add_argument("input", nargs="?", help="image, video, folder of frames, or a quoted glob")
-    p.add_argument("-o", "--output", help="output .png/.jpg, .mp4, .webm, .gif or folder/")
+    p.add_argument("input", nargs="*", help="image, video, folder of frames, or a quoted glob; several inputs, "
+                   "a folder of videos or a glob of videos make a batch (-o names a folder)")
+    p.add_argument("-o", "--output", help="output .png/.jpg, .mp4, .webm, .gif or folder/ (a batch: a folder)")
     p.add_argument("--version", action="version", version=f"dreamvid {__version__}")
     p.add_argument("--list-models", action="store_true", help="list the models and exit")
     p.add_argument("--list-layers", metavar="MODEL", help="list a model's dreamable layers and exit")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     _add_dream_flags(p)
+    _add_video_flags(p)
+    _add_mask_flags(p)
+    _add_render_flags(p)
+    _add_dist_flags(p)
+    return add_schedule_flags(p)
+
+
+def _add_video_flags(p: argparse.ArgumentParser) -> None:
     v = p.add_argument_group("video")
     v.add_argument("--flow", help="dis (default) | farneback | static (no warping) | none (independent frames)")
     v.add_argument("--blend", type=float, help=f"weight of the carried dream, below 1 (default {VideoSettings.blend})")
@@ -127,8 +163,26 @@ def build_main_parser() -> argparse.ArgumentParser:
     v.add_argument("--end", type=int, help="frame index to stop before (default: the end)")
     v.add_argument("--fps", help="frame rate for frame folders (e.g. 25 or 30000/1001)")
     v.add_argument("--no-audio", action="store_true", help="do not carry the input's audio")
-    _add_render_flags(p)
-    _add_dist_flags(p)
+
+
+def build_preview_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dreamvid preview", description="Dream a few frames at a small size and lay them out in a "
+                "labelled grid (one row per preset, one column per frame), to see a render before it runs.")
+    p.add_argument("input", help="video, folder of frames, quoted glob or image")
+    p.add_argument("-o", "--output", required=True, help="the sheet: .png or .jpg")
+    g = p.add_argument_group("preview")
+    g.add_argument("--frames", help="frame indices, e.g. 0,120,240")
+    g.add_argument("--count", type=int, help=f"frames spread evenly over the range (default {PREVIEW_COUNT})")
+    g.add_argument("--presets", help="compare presets, one row each, e.g. dreamy,lite-deep (the dream flags "
+                   "override each)")
+    g.add_argument("--run-up", type=int, default=0, metavar="N", help="dream N frames before each one with the "
+                   "carried dream, as a render started there would (default 0: the first-frame dream)")
+    _add_dream_flags(p)
+    _add_video_flags(p)
+    _add_mask_flags(p)
+    for action in p._actions:
+        if action.dest == "max_side":
+            action.help = f"{action.help} (default {PREVIEW_SIDE})"
     return add_schedule_flags(p)
 
 
@@ -152,6 +206,7 @@ def build_zoom_parser() -> argparse.ArgumentParser:
     z.add_argument("--no-loop", action="store_true", help="an open-ended sequence, not a seamless loop")
     z.add_argument("--audio", help="a soundtrack (muxed into .mp4/.webm; its loudness and beats drive a and beat)")
     _add_dream_flags(p)
+    _add_mask_flags(p, still=True)
     _add_render_flags(p)
     _add_dist_flags(p, zoom=True)
     return add_schedule_flags(p, zoom=True)
@@ -164,7 +219,7 @@ def flag_names() -> Dict[str, str]:
     """Settings field -> the flag that sets it (``class_index`` -> ``--class``), read from the
     parsers' own options (an option's dest is the field it fills), so a flag is named in one place."""
     if not _FLAG_NAMES:
-        for build in (build_main_parser, build_zoom_parser):
+        for build in (build_main_parser, build_zoom_parser, build_preview_parser):
             for action in build()._actions:
                 flags = [o for o in action.option_strings if o.startswith("--")]
                 if flags:
@@ -180,10 +235,11 @@ def error_message(e: DreamvidError) -> str:
     return e.render({**flag_names(), **layer})
 
 
-def dream_settings(a: argparse.Namespace) -> DreamSettings:
+def dream_settings(a: argparse.Namespace, preset: Optional[str] = None) -> DreamSettings:
+    """The dream of the flags: `preset` (default --preset's) with the flags given over it."""
     layers = tuple(parse_layer_weights(a.layers)) if a.layers else None
     return settings_from_preset(
-        a.preset, model=a.model, layers=layers, channel=a.channel, class_index=a.class_index,
+        preset or a.preset, model=a.model, layers=layers, channel=a.channel, class_index=a.class_index,
         guide=a.guide, step=a.step, iterations=a.iterations, octaves=a.octaves,
         octave_scale=a.octave_scale, max_loss=a.max_loss, jitter=a.jitter, lap_norm=a.lap_norm,
         l2_decay=a.l2_decay, blur_every=a.blur_every, tile_size=a.tile_size, seed=a.seed)
@@ -284,13 +340,17 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
                                 "before): it cannot be split over Ray workers; leave out --workers/--ray-address")
         vary = take_schedules(a)  # schedule strings -> vary; numbers stay in `a`
         from ..pipeline.zoom import zoom_loop
+        mask, mask_s = mask_options(a)
         progress = TerminalProgress("zooming", quiet=a.quiet)
         try:
             zoom_loop(a.input, a.output, dream_settings(a), _zoom_settings(a), run_options(a),
-                      vary=vary or None, audio=a.audio, on_event=progress, cancel=cancel)
+                      vary=vary or None, audio=a.audio, on_event=progress, cancel=cancel, mask=mask,
+                      mask_settings=mask_s)
         finally:
             progress.close()
         return 0
+    if args and args[0] == "preview":
+        return _preview(build_preview_parser().parse_args(args[1:]), cancel)
     a = build_main_parser().parse_args(args)
     if _print_lists(a):
         return 0
@@ -298,6 +358,12 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
         raise DreamvidError("give an INPUT and -o OUTPUT, e.g. dreamvid samples/bunny.mp4 -o out.mp4")
     vary = take_schedules(a)  # schedule strings -> vary; numbers stay in `a`
     settings = dream_settings(a)
+    mask, mask_s = mask_options(a)
+    from ..pipeline.batch import batch_inputs
+    files = batch_inputs(a.input)
+    if files is not None:
+        return _batch(a, files, settings, vary, mask, mask_s, cancel)
+    a.input = a.input[0]
     from ..pipeline.image import IMAGE_EXTENSIONS
     image = a.output.lower().endswith(IMAGE_EXTENSIONS)
     dist = _dist_options(a)
@@ -311,16 +377,86 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
             from ..pipeline.image import dream_image
             RunOptions(max_pixels=a.max_pixels).validate()
             dream_image(a.input, a.output, settings, max_side=a.max_side, device=a.device,
-                        weights=a.weights, on_event=progress, cancel=cancel, max_pixels=a.max_pixels)
+                        weights=a.weights, on_event=progress, cancel=cancel, max_pixels=a.max_pixels,
+                        mask=mask, mask_settings=mask_s)
             return 0
         if dist:
             from ..dist import render_distributed
             render_distributed(a.input, a.output, settings, _video_settings(a), run_options(a),
-                               vary=vary or None, on_event=progress, cancel=cancel, **dist)
+                               vary=vary or None, on_event=progress, cancel=cancel, mask=mask,
+                               mask_settings=mask_s, **dist)
             return 0
         from ..pipeline.video import dream_video
         dream_video(a.input, a.output, settings, _video_settings(a), run_options(a),
-                    vary=vary or None, on_event=progress, cancel=cancel)
+                    vary=vary or None, on_event=progress, cancel=cancel, mask=mask, mask_settings=mask_s)
     finally:
         progress.close()
+    return 0
+
+
+#: Output extensions: a batch's -o with one of these looks like a file name, not a folder.
+_FILE_EXTS = (".png", ".jpg", ".jpeg", ".mp4", ".webm", ".gif", ".mkv", ".mov")
+
+
+def _batch(a: argparse.Namespace, files: List[str], settings: DreamSettings, vary, mask, mask_s, cancel) -> int:
+    """Several inputs into the folder -o: one line per failed file, a summary; 0 only if all succeeded."""
+    import sys
+    from ..pipeline.batch import check_batch_folder, dream_batch
+    from .progress import TerminalProgress
+    check_batch_folder(a.output)
+    if not os.path.isdir(a.output) and a.output.lower().endswith(_FILE_EXTS):
+        raise DreamvidError(f"-o {a.output} looks like a file name: a batch writes one output per input into "
+                            "a folder; give a folder, e.g. -o dreamed/")
+    if _dist_options(a):
+        raise DreamvidError("--workers/--ray-address render one video over Ray: give one input, or leave them "
+                            "out for a batch")
+    progress = TerminalProgress("dreaming", quiet=a.quiet)
+    try:
+        report = dream_batch(files, a.output, settings, _video_settings(a), run_options(a), vary=vary or None,
+                             mask=mask, mask_settings=mask_s, on_event=progress, cancel=cancel)
+    finally:
+        progress.close()
+    head, *_ = report.summary()
+    print(f"dreamvid: {head}", file=sys.stderr)
+    for f in report.files:
+        if f.status == "failed":
+            why = error_message(f.exception) if f.exception is not None else f.error
+            print(f"dreamvid: failed: {f.input}: {why}", file=sys.stderr)
+    return 0 if report.ok else 2
+
+
+def _preview(a: argparse.Namespace, cancel) -> int:
+    """dreamvid preview: the sheet of a few dreamed frames, saved to -o."""
+    from ..config.presets import get_preset
+    from ..pipeline.image import IMAGE_EXTENSIONS
+    from ..pipeline.preview import preview_sheet
+    from .progress import TerminalProgress
+    if not a.output.lower().endswith(IMAGE_EXTENSIONS) or os.path.isdir(a.output):
+        raise DreamvidError(f"cannot write a preview sheet to {a.output}: give a .png or .jpg file name")
+    if a.frames is not None and a.count is not None:
+        raise DreamvidError("give --frames or --count, not both")
+    if a.presets is not None and a.preset is not None:
+        raise DreamvidError("give --presets (several rows) or --preset (one), not both")
+    frames = None
+    if a.frames is not None:
+        try:
+            frames = [int(t) for t in a.frames.split(",") if t.strip()]
+        except ValueError:
+            raise DreamvidError(f"bad --frames '{a.frames}': write frame indices like 0,120,240") from None
+    vary = take_schedules(a)
+    mask, mask_s = mask_options(a)
+    names = [n.strip() for n in a.presets.split(",") if n.strip()] if a.presets else [a.preset]
+    for n in names:
+        if n is not None:
+            get_preset(n)  # an unknown name is one line, before any model loads
+    settings = {n or DEFAULT_PRESET: dream_settings(a, n) for n in names}
+    video = _video_settings(a)
+    run = RunOptions(device=a.device, weights=a.weights, precision=a.precision, max_pixels=a.max_pixels).validate()
+    progress = TerminalProgress("previewing", quiet=a.quiet)
+    try:
+        sheet = preview_sheet(a.input, settings, video, run, frames=frames, count=a.count, run_up=a.run_up,
+                              vary=vary or None, mask=mask, mask_settings=mask_s, on_event=progress, cancel=cancel)
+    finally:
+        progress.close()
+    sheet.save(a.output)
     return 0

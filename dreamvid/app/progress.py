@@ -6,6 +6,7 @@ present) are printed even when quiet: a resume is news.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
@@ -25,7 +26,13 @@ class TerminalProgress:
         self._kind: Optional[str] = None
 
     def __call__(self, e: Event) -> None:
-        if e.kind == "message":
+        if e.kind == "file":  # a batch's next file: its own bar, named by the file count
+            self._close()
+            name = os.path.basename(e.text or "")
+            print(f"dreamvid: file {e.index} of {e.total}: {e.text} -> {e.output}", file=self.stream, flush=True)
+            image = os.path.splitext(name)[1].lower() in (".png", ".jpg", ".jpeg")
+            self.desc = None if image else f"[{e.index}/{e.total}] {name}"
+        elif e.kind == "message":
             self._close()
             print(f"dreamvid: {e.text}", file=self.stream, flush=True)
         elif e.kind == "start" and self.desc:  # frames of a video or loop; images count steps

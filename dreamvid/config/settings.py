@@ -180,6 +180,46 @@ class ZoomSettings:
 
 
 @dataclass(frozen=True)
+class MaskSettings:
+    """How a region mask limits the dream (all pixels). The mask itself (an image, a video or frame
+    folder, or an array) is given beside these: white = dream fully, black = keep the input.
+
+    strength: how much the mask holds the dream back, m' = 1 − strength·(1 − m): 1 = as drawn,
+    0 = the mask is ignored (dream everywhere); it may vary per frame ("mask_strength").
+    """
+
+    feather: float = 0.0                 # px (at the working size): the mask's edges softened by a
+                                         # Gaussian of this sigma (0 = as drawn)
+    invert: bool = False                 # dream where the mask is black instead
+    strength: float = 1.0
+
+    def validate(self) -> "MaskSettings":
+        """`self` if every field is in range, else :class:`SettingError` naming the field."""
+        # Named as the render's keywords and flags know them (mask_feather, mask_strength).
+        if not 0.0 <= self.feather <= MAX_FEATHER:
+            raise SettingError("mask_feather", self.feather, f"must be in [0, {MAX_FEATHER:g}] (px)")
+        if not 0.0 <= self.strength <= 1.0:
+            raise SettingError("mask_strength", self.strength, "must be in [0, 1] (1 = the mask as drawn, 0 = off)")
+        return self
+
+    def replace(self, **changes) -> "MaskSettings":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The largest mask feather (px): past it a mask is a blur of the whole frame.
+MAX_FEATHER = 256.0
+#: Preview sheets: each cell's long side (px) unless a smaller --max-side is given, and how many
+#: frames are chosen (evenly over the range) when neither frames nor a count are given.
+PREVIEW_SIDE = 320
+PREVIEW_COUNT = 4
+#: The frames a preview cell may dream before its frame (carried, as a render would), at most.
+MAX_RUN_UP = 240
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """How a run is carried out. Only the device and the weights change pixels (CPU and GPU kernels
     differ in the last bits): checkpoints record both through the dreamer's identity and runtime."""

@@ -57,6 +57,9 @@ VARYING_FIELDS = {
               "l2_decay", "blur_every", "blur_sigma"),
     "video": ("blend", "next_iterations", "next_octaves", "next_iteration_ratio", "cut_below"),
     "zoom": ("zoom", "rotate", "translate_x", "translate_y", "frame_iterations", "frame_octaves", "steady"),
+    # MaskSettings.strength: read by the render with FrameSettings.value (the mask is not a
+    # settings object of at()); any render with a mask.
+    "mask": ("mask_strength",),
 }
 _INTEGER = {"iterations", "octaves", "jitter", "lap_norm", "blur_every", "next_iterations",
             "next_octaves", "frame_iterations", "frame_octaves"}
@@ -66,7 +69,8 @@ LAYER_PREFIX = "layers."
 def varying_keys(dream: DreamSettings) -> Tuple[str, ...]:
     """Every key `vary` accepts for renders with these dream settings."""
     layers = tuple(LAYER_PREFIX + name for name, _ in dream.layers)
-    return VARYING_FIELDS["dream"] + layers + VARYING_FIELDS["video"] + VARYING_FIELDS["zoom"]
+    return (VARYING_FIELDS["dream"] + layers + VARYING_FIELDS["video"] + VARYING_FIELDS["zoom"]
+            + VARYING_FIELDS["mask"])
 
 
 class FrameSettings:

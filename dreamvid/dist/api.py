@@ -47,13 +47,14 @@ import os
 from typing import Mapping, Optional
 
 from ..config.presets import settings_from_preset
-from ..config.settings import DreamSettings, RunOptions, VideoSettings
+from ..config.settings import DreamSettings, MaskSettings, RunOptions, VideoSettings
 from ..config.vary import Varying
 from ..errors import DreamvidError, SettingError
 from ..io.sinks import output_kind
 from ..pipeline.events import CancelToken, EventHandler, Reporter
+from ..pipeline.mask import MaskInput, open_mask
 from ..pipeline.segments import DEFAULT_FADE, DEFAULT_SEGMENT_FRAMES, DEFAULT_WARMUP, check_plan_settings
-from ..pipeline.video import _open as open_film
+from ..pipeline.video import open_film
 from ..pipeline.video import report_early_end
 from ..store.checkpoint import checkpoint_folder
 from .driver import Driver
@@ -68,7 +69,8 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
                        segment_frames: Optional[int] = None, warmup: Optional[int] = None,
                        seam_fade: Optional[int] = None, threads: Optional[int] = None, vary: Optional[Mapping[str, Varying]] = None,
                        on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None,
-                       stall_timeout: float = STALL_S) -> str:
+                       stall_timeout: float = STALL_S, mask: Optional[MaskInput] = None,
+                       mask_settings: Optional[MaskSettings] = None) -> str:
     """Dream the video `input` into `output` with `workers` Ray workers (see the module doc).
 
     Arguments as :func:`~dreamvid.pipeline.video.dream_video`, plus: workers (default: one per GPU
@@ -78,7 +80,8 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
     before a segment, not kept; default DEFAULT_WARMUP); seam_fade (frames cross-faded at a seam that
     is not at a scene cut; default DEFAULT_FADE; 0 = a hard cut); threads (torch threads per CPU worker:
     on a CPU they change the last bits of the pixels, so they are part of the plan); stall_timeout
-    (seconds without a newly saved frame after which a segment is handed to another worker).
+    (seconds without a newly saved frame after which a segment is handed to another worker);
+    mask, mask_settings: as for dream_video (a mask path must be one every node sees).
     A Ray session already started by the caller is used as it is (and left running).
     Returns `output`. Bad input raises DreamvidError; a stop raises Cancelled (rerun resumes).
     """
@@ -95,6 +98,10 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
     ray = import_ray()
     settings = (settings or settings_from_preset()).validate()
     source, start, end = open_film(input, video, run.max_pixels)
+    fmask = open_mask(mask, mask_settings, source, (start, end), run.max_pixels)  # checked here, read by workers
+    if fmask is not None and not hasattr(mask, "shape"):
+        mask = os.path.abspath(mask) if os.path.exists(mask) else mask
+    shipped = None if fmask is None else (mask, mask_settings, fmask.identity())
     reporter = Reporter(on_event, cancel)
     report_early_end(source, start=start, end=end, reporter=reporter)
     input = os.path.abspath(input) if os.path.exists(input) else input
@@ -111,7 +118,8 @@ def render_distributed(input: str, output: str, settings: Optional[DreamSettings
                 quiet_worker_deaths()
             try:
                 driver = Driver(ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                                 workers, threads, segment_frames, w, k, local_cpus, stall_timeout, own)
+                                 workers, threads, segment_frames, w, k, local_cpus, stall_timeout, own,
+                                 mask=shipped)
                 return driver.run()
             except ClusterLost as e:
                 where = f"the finished frames are kept in {rf.segments}"

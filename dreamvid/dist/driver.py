@@ -30,9 +30,11 @@ REFILL_S = 2.0  # how often a missing worker is looked for room to start
 
 class Driver:
     def __init__(self, ray, rf, input, output, settings, video, run, vary, reporter, source, start, end,
-                 workers, threads, segment_frames, warmup, fade, local_cpus, stall_s=STALL_S, own=False):
+                 workers, threads, segment_frames, warmup, fade, local_cpus, stall_s=STALL_S, own=False,
+                 mask=None):
         self.ray, self.rf, self.input, self.output = ray, rf, input, output
         self.settings, self.video, self.run_options, self.vary = settings, video, run, vary
+        self.mask = mask  # None, or (mask, MaskSettings, its identity) for the workers and the plan
         self.reporter, self.source, self.start, self.end = reporter, source, start, end
         self.total = end - start
         self.segment_frames, self.warmup, self.fade = segment_frames, warmup, fade
@@ -60,7 +62,8 @@ class Driver:
         self._started += 1
         actor = Worker.options(name=f"dreamvid-worker-{self.run_id}-{self._started}", max_concurrency=2,
                                max_restarts=0, max_task_retries=0, **self.actor_options).remote(
-            self.settings, self.run_options, self.vary, None if self.gpu else self.threads, self.hub)
+            self.settings, self.run_options, self.vary, None if self.gpu else self.threads, self.hub,
+            None if self.mask is None else self.mask[:2])
         self.actors.append(actor)
         return actor
 
@@ -116,7 +119,7 @@ class Driver:
         key = {"input": source_identity(self.source, self.input), "video": self.video.to_dict(),
                "settings": self.settings.to_dict(), "weights": self.run_options.weights,
                "warmup": self.warmup, "fade": self.fade, "threads": None if self.gpu else self.threads,
-               "vary": sorted(self.vary or {})}
+               "vary": sorted(self.vary or {}), "mask": None if self.mask is None else self.mask[2]}
         if self.stream:  # the segments' chunks are the output's: their format is part of the plan
             key["stream"] = {"kind": self.stream, "chunk_frames": self.run_options.chunk_frames,
                              "quality": self.run_options.quality}

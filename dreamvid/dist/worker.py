@@ -14,8 +14,9 @@ from .hub import Hub, HubCancel
 class Worker:
     """A Ray actor: loads the model once (on its first call), then renders segment after segment."""
 
-    def __init__(self, settings, run, vary, threads, hub):
+    def __init__(self, settings, run, vary, threads, hub, mask=None):
         self.settings, self.run, self.vary, self.threads, self.hub = settings, run, vary, threads, hub
+        self.mask = mask or (None, None)  # (the mask: a path every node sees, or an array; MaskSettings)
         self.dreamer, self.load_s = None, 0.0
         if threads:  # on a CPU the torch thread count is part of the plan (it changes the pixels)
             import cv2
@@ -59,7 +60,8 @@ class Worker:
         t = time.perf_counter()
         render_segment(input, folder, start, end, warmup, settings=self.settings, video=video,
                        run=self.run, dreamer=self.dreamer, vary=self.vary, on_event=on_event,
-                       cancel=HubCancel(hub), chunks=chunks, leadout=leadout)
+                       cancel=HubCancel(hub), chunks=chunks, leadout=leadout, mask=self.mask[0],
+                       mask_settings=self.mask[1])
         return {"seconds": time.perf_counter() - t, "pid": os.getpid()}
 
 

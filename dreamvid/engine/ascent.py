@@ -152,9 +152,28 @@ class Ascent:
         return total, grad
 
 
+def _unrolled(t: torch.Tensor, state: StepState) -> torch.Tensor:
+    """`t` (1, C, H, W), in the coordinates of this step's transformed image, brought back to the
+    image's own (the "before" transforms' inverses, last first, without popping them)."""
+    for fn in reversed(state.undo):
+        t = fn(t)
+    return t
+
+
+def masked_step(x: torch.Tensor, g: torch.Tensor, mask: torch.Tensor, step: float,
+                state: StepState) -> torch.Tensor:
+    """The L1-normalised step where the dream is limited by `mask` (1, 1, H, W) in [0, 1]:
+    x + step · g / (Σ m·|g| / Σ m), the mean |g| taken over the mask (weighted), so a pixel with
+    m = 1 moves as far as in an unmasked dream whatever the mask's area. x, g: (1, 3, H, W) in the
+    step's (jittered) coordinates; the mask is in the image's (see :func:`_unrolled`)."""
+    a = _unrolled(g.abs(), state)
+    norm = (a * mask).sum() / (mask.sum() * g.shape[1]).clamp_min(1e-7)
+    return x + step * g / norm.clamp_min(1e-7)
+
+
 def ascend(img: torch.Tensor, ascent: Ascent, settings: DreamSettings, gen: torch.Generator,
            on_step: Optional[Callable[[], None]] = None, iterations: Optional[int] = None,
-           transforms: Optional[StepTransforms] = None) -> torch.Tensor:
+           transforms: Optional[StepTransforms] = None, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Gradient ascent at one size: (1, 3, H, W) -> (1, 3, H, W), clipped to [0, 1].
 
     Each step runs ``transforms`` (default: built from `settings`, see engine/transforms.py):
@@ -162,6 +181,12 @@ def ascend(img: torch.Tensor, ascent: Ascent, settings: DreamSettings, gen: torc
     transforms after. on_step() is called once per step, also for the steps an early stop
     (loss > max_loss) skips, so a progress bar completes; an exception it raises (e.g.
     Cancelled) propagates at once.
+
+    mask: (1, 1, H, W) in [0, 1], or None. With a mask each step's whole change (the dream step,
+    and whatever the "after" transforms add: the temporal pull, decay, blur) is weighted per pixel,
+    img ← img + m ⊙ (step(img) − img), in the image's coordinates (after the jitter is undone):
+    pixels with m = 0 keep their value exactly, and the step is normalised over the mask
+    (:func:`masked_step`).
     """
     s = settings
     t = transforms or step_transforms(s)
@@ -176,8 +201,12 @@ def ascend(img: torch.Tensor, ascent: Ascent, settings: DreamSettings, gen: torc
                     on_step()
             break
         g = t.gradient(g, state)
-        x = x + s.step * g / g.abs().mean().clamp_min(1e-7)
-        img = t.after(x, state)
+        if mask is None:
+            x = x + s.step * g / g.abs().mean().clamp_min(1e-7)
+            img = t.after(x, state)
+        else:
+            x = masked_step(x, g, mask, s.step, state)
+            img = img + mask * (t.after(x, state) - img)
         if on_step:
             on_step()
     return img
@@ -189,7 +218,8 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
           precision: Precision = FP32, batch_tiles: int = 1,
           extra: Optional[Callable[[StepTransforms], StepTransforms]] = None,
           fine_iterations: Optional[int] = None, *,
-          budget: Optional[MemoryBudget] = None, graphs: Optional[GraphCache] = None) -> torch.Tensor:
+          budget: Optional[MemoryBudget] = None, graphs: Optional[GraphCache] = None,
+          mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Octave gradient ascent: (1, 3, H, W) in [0, 1] -> dreamed (1, 3, H, W) in [0, 1].
 
     At each octave, the dream so far is upscaled and the detail the shrinking lost
@@ -201,6 +231,10 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
     extra: extends each step's transforms (e.g. transforms.carried_dream for video frames).
     fine_iterations: steps at the last (full-size) octave, when it differs from the others.
     budget, graphs: CUDA's tiling budget and graph cache (see Ascent; a Dreamer keeps them).
+    mask: (1, 1, H, W) in [0, 1] limiting the dream (None = everywhere): resized to each octave,
+    it weights every step (see :func:`ascend`) and the dream carried up from one octave to the
+    next, ``resize(original) + m ⊙ resize(img − shrunk)``; at the full size it is exact, so where
+    m = 0 the result is `image` itself.
     """
     s = settings
     h, w = image.shape[-2:]
@@ -217,12 +251,17 @@ def dream(image: torch.Tensor, model: DreamModel, objective: Objective, settings
     shrunk = resize(original, shapes[0])
     img = shrunk
     for k, shape in enumerate(shapes):
-        if k > 0:
+        m = None if mask is None else resize(mask, shape).clamp(0.0, 1.0)
+        if k > 0 and m is None:
             lost_detail = resize(original, shape) - resize(shrunk, shape)
             img = resize(img, shape) + lost_detail
             shrunk = resize(original, shape)
+        elif k > 0:  # the same sum, the carried-up dream weighted by the mask
+            up = resize(original, shape)
+            img = up + m * resize(img - shrunk, shape)
+            shrunk = up
         n = fine_iterations if fine_iterations is not None and k == len(shapes) - 1 else iterations
-        img = ascend(img, ascent, s, gen, on_step, n, transforms)
+        img = ascend(img, ascent, s, gen, on_step, n, transforms, mask=m)
     return img.detach()
 
 

@@ -113,25 +113,31 @@ class Dreamer:
     def dream_tensor(self, x: torch.Tensor, index: int = 0, on_step: Optional[Callable[[], None]] = None,
                      octaves: Optional[int] = None, iterations: Optional[int] = None, *,
                      settings: Optional[DreamSettings] = None, extra=None,
-                     fine_iterations: Optional[int] = None) -> torch.Tensor:
+                     fine_iterations: Optional[int] = None,
+                     mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(1, 3, H, W) in [0, 1] -> dreamed (1, 3, H, W); randomness seeded by (seed, index) only.
 
         on_step() is called after every ascent step; whatever it raises (e.g. Cancelled)
         propagates and leaves nothing behind. settings: this call's DreamSettings (see class doc);
         `octaves` / `iterations` override it in turn. extra: extends each ascent step's transforms
         (see ascent.dream; video frames pass transforms.carried_dream). fine_iterations: steps at
-        the full-size octave when they differ from the others' (ascent.dream).
+        the full-size octave when they differ from the others' (ascent.dream). mask: (1, 1, H, W)
+        in [0, 1], where to dream (ascent.dream; None = everywhere).
         """
         s, objective = self._frame(settings)
         gen = make_generator(s.seed, index)
         return dream(x.to(self.device), self.model, objective, s, gen, on_step, octaves, iterations,
                      self.precision, self.batch_tiles, extra=extra, fine_iterations=fine_iterations,
-                     budget=self.budget, graphs=self.graphs)
+                     budget=self.budget, graphs=self.graphs,
+                     mask=None if mask is None else mask.to(self.device))
 
     def __call__(self, rgb: np.ndarray, index: int = 0, on_step: Optional[Callable[[], None]] = None,
                  octaves: Optional[int] = None, iterations: Optional[int] = None, *,
                  settings: Optional[DreamSettings] = None, extra=None,
-                 fine_iterations: Optional[int] = None) -> np.ndarray:
-        """RGB (H, W, 3) uint8 or float32 [0, 1] -> dreamed float32 (H, W, 3) in [0, 1]."""
+                 fine_iterations: Optional[int] = None, mask: Optional[np.ndarray] = None) -> np.ndarray:
+        """RGB (H, W, 3) uint8 or float32 [0, 1] -> dreamed float32 (H, W, 3) in [0, 1].
+        mask: float32 (H, W) in [0, 1] (1 = dream, 0 = keep `rgb`), or None."""
+        m = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None, None]
         return to_float(self.dream_tensor(to_tensor(rgb, self.device), index, on_step, octaves, iterations,
-                                          settings=settings, extra=extra, fine_iterations=fine_iterations))
+                                          settings=settings, extra=extra, fine_iterations=fine_iterations,
+                                          mask=m))

@@ -14,6 +14,9 @@ Kinds, in order::
     encode    while encoding: index (frames written, 1-based), total
     done      once, at the end: output (the path written)
 
+A batch (pipeline/batch.py) sends ``file`` before each file's own events: index (1-based file
+number), total (files), text (the input), output.
+
 ``cancel`` is anything with ``is_set()`` (a ``threading.Event`` does). A render checks it between
 ascent steps, so it stops within one step, leaves a consistent checkpoint and raises
 :class:`~dreamvid.errors.Cancelled`.
@@ -33,7 +36,7 @@ from ..errors import Cancelled
 class Event:
     """One thing a render reports. Fields that do not apply to a kind are None."""
 
-    kind: str                         # start | message | step | frame | encode | done
+    kind: str                         # start | message | step | frame | encode | done | file
     index: Optional[int] = None
     total: Optional[int] = None
     resumed_at: Optional[int] = None

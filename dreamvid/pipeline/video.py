@@ -20,7 +20,7 @@ from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..config.settings import MAX_PIXELS, DreamSettings, RunOptions, VideoSettings
+from ..config.settings import MAX_PIXELS, DreamSettings, MaskSettings, RunOptions, VideoSettings
 from ..config.vary import FrameSettings, Varying
 from ..core.convert import quantize, to_tensor, to_unit
 from ..core.imageops import resize_to_max_side
@@ -38,6 +38,7 @@ from . import ahead
 from .common import build_dreamer, frame_settings, per_frame_kwargs
 from .events import EventHandler, CancelToken, Reporter
 from .job import FrameJob, encode_frames, run_job
+from .mask import FrameMask, MaskInput, limit, open_mask
 
 
 def next_schedule(settings: DreamSettings, video: VideoSettings):
@@ -76,8 +77,9 @@ class VideoJob(FrameJob):
 
     def __init__(self, source: FrameSource, spec: str, dreamer: Dreamer, video: VideoSettings,
                  frames: FrameSettings, first: int, keep_from: int, end: int, audio: bool,
-                 coast_from: Optional[int] = None, overlap: bool = True):
+                 coast_from: Optional[int] = None, overlap: bool = True, mask: Optional[FrameMask] = None):
         self.source, self.spec, self.dreamer, self.video, self.frames = source, spec, dreamer, video, frames
+        self.mask = mask  # where to dream (pipeline/mask.py), or None: everywhere
         self.first, self.keep_from, self.end = first, keep_from, end
         self.coast_from = end if coast_from is None else coast_from
         self.total, self.fps = end - keep_from, source.fps
@@ -101,14 +103,16 @@ class VideoJob(FrameJob):
         ident = {"input": source_identity(self.source, self.spec), "dream": self.dreamer.identity,
                  "video": self.video.to_dict()}
         if not self.frames.constant:
-            ident["vary"] = self.frames.identity(range(self.video.start, self._film_end()))
-        if self.keep_from != self.video.start or self.first != self.video.start or self.end != self._film_end():
+            ident["vary"] = self.frames.identity(range(self.video.start, self.film_end()))
+        if self.mask is not None:
+            ident["mask"] = self.mask.identity()
+        if self.keep_from != self.video.start or self.first != self.video.start or self.end != self.film_end():
             ident["segment"] = {"first": self.first, "keep_from": self.keep_from, "end": self.end}
             if self.coast_from < self.end:
                 ident["segment"]["coast_from"] = self.coast_from
         return ident
 
-    def _film_end(self) -> int:
+    def film_end(self) -> int:
         return self.source.num_frames if self.video.end is None else min(self.video.end, self.source.num_frames)
 
     def position(self, k: int) -> str:
@@ -161,14 +165,20 @@ class VideoJob(FrameJob):
         dream_s, video_s = self.frames.at(i)
         carried = self._carry(raw, video_s)
         kw = per_frame_kwargs(self.frames, dream_s)
+        m = None
+        if self.mask is not None:  # the dream and the carried residual are weighted by the mask
+            m = kw["mask"] = self.mask.at(i, raw.shape[:2], self.mask.strength(self.frames, i))
+            if carried is not None:
+                carried = carried._replace(init=limit(carried.init, raw, m), target=None if carried.target is None
+                                           else limit(carried.target, raw, m))
         if carried is not None and i >= self.coast_from and carried.flows is not None:
-            out = carried.target if carried.target is not None else carried_target(
-                raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
+            out = carried.target if carried.target is not None else self._masked(carried_target(
+                raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask), raw, m)
         elif carried is None:
             out = self.dreamer(raw, index=i, on_step=on_step, **kw)
         else:
             octaves, iterations = next_schedule(dream_s, video_s)
-            term = self._temporal_term(carried, raw, video_s)
+            term = self._temporal_term(carried, raw, video_s, m)
             if term is not None:
                 kw["extra"] = term
             out = self.dreamer(carried.init, index=i, octaves=octaves, iterations=iterations,
@@ -239,7 +249,12 @@ class VideoJob(FrameJob):
             self._prev_raw, self._prev_dream = raw, dream
         self._anchor = anchor
 
-    def _temporal_term(self, carried: "Carried", raw: np.ndarray, video_s: VideoSettings):
+    @staticmethod
+    def _masked(x: np.ndarray, raw: np.ndarray, m: Optional[np.ndarray]) -> np.ndarray:
+        return x if m is None else limit(x, raw, m)
+
+    def _temporal_term(self, carried: "Carried", raw: np.ndarray, video_s: VideoSettings,
+                       m: Optional[np.ndarray] = None):
         """The step transforms that hold frame i to the previous dream where the flow is reliable
         (engine.transforms.carried_dream), or None when the settings switch the term off."""
         w, d, f = video_s.temporal_weight, video_s.temporal_damping, video_s.temporal_fresh
@@ -247,7 +262,8 @@ class VideoJob(FrameJob):
             return None
         target = carried.target
         if target is None:
-            target = carried_target(raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask)
+            target = self._masked(carried_target(raw, self._prev_raw, self._prev_dream, carried.flows,
+                                                 carried.mask), raw, m)
         device = self.dreamer.device
         return carried_dream(to_tensor(target, device), to_tensor(carried.mask[..., None], device), w, d, f,
                              video_s.temporal_band)
@@ -262,7 +278,8 @@ class VideoJob(FrameJob):
 
 # ------------------------------------------------------------------------------------------ API
 
-def _open(input: str, video: VideoSettings, max_pixels: int = MAX_PIXELS):
+def open_film(input: str, video: VideoSettings, max_pixels: int = MAX_PIXELS):
+    """(source, start, end) of a render of `input` over video.start … video.end, checked."""
     source = open_source(input, video.fps, max_pixels)
     if video.fps is not None and source.is_video:
         raise SettingError("fps", video.fps, f"sets the rate of frame folders and globs; the video {input} "
@@ -274,10 +291,17 @@ def _open(input: str, video: VideoSettings, max_pixels: int = MAX_PIXELS):
     return source, video.start, end
 
 
-def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None, end=None, coast_from=None):
+def video_job(input, settings, video, run, vary, dreamer, first=None, keep_from=None, end=None, coast_from=None,
+         mask=None, mask_settings=None):
+    """(VideoJob, RunOptions) of a render of `input` (what dream_video and render_segment run;
+    arguments as theirs): the input and mask opened and checked, the dreamer built (or the given one)."""
     video = (video or VideoSettings()).validate()
     run = run or RunOptions()
-    source, start, film_end = _open(input, video, run.max_pixels)
+    source, start, film_end = open_film(input, video, run.max_pixels)
+    fmask = open_mask(mask, mask_settings, source, (start, film_end), run.max_pixels)  # before the model loads
+    if fmask is None and vary and "mask_strength" in vary:
+        raise SettingError("mask_strength", getattr(vary["mask_strength"], "text", None),
+                           "varies the mask's strength: give a mask")
     dreamer = build_dreamer(settings, run, dreamer)
     keep_from = start if keep_from is None else keep_from
     first = keep_from if first is None else first
@@ -286,13 +310,14 @@ def _job(input, settings, video, run, vary, dreamer, first=None, keep_from=None,
                         source.path if source.has_audio else None, film_end)
     fs.check(range(start, film_end))
     return VideoJob(source, input, dreamer, video, fs, first, keep_from, end, run.audio, coast_from,
-                    overlap=run.overlap), run
+                    overlap=run.overlap, mask=fmask), run
 
 
 def dream_video(input: str, output: str, settings: Optional[DreamSettings] = None,
                 video: Optional[VideoSettings] = None, run: Optional[RunOptions] = None,
                 dreamer: Optional[Dreamer] = None, *, vary: Optional[Mapping[str, Varying]] = None,
-                on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None) -> str:
+                on_event: Optional[EventHandler] = None, cancel: Optional[CancelToken] = None,
+                mask: Optional[MaskInput] = None, mask_settings: Optional[MaskSettings] = None) -> str:
     """Dream a video file, frame folder or glob into `output` (.mp4, .webm, .gif or folder/).
 
     settings: the dream (default preset); video: temporal carry, range, size; run: device,
@@ -301,9 +326,12 @@ def dream_video(input: str, output: str, settings: Optional[DreamSettings] = Non
     ``is_set()``, checked between ascent steps. Resumes from the checkpoint beside the output when
     the same render was stopped before. Returns the output path. Bad input raises DreamvidError
     (SettingError for a bad setting); a stop raises Cancelled after the checkpoint is consistent.
+    mask: where to dream (pipeline/mask.py: an image, a video or frame folder with one mask per
+    frame, or an array; white = dream, black = keep the input); mask_settings: its feather,
+    inversion and strength (``mask_strength`` may vary). The mask is part of the checkpoint.
     """
     output_kind(output)  # an unknown extension fails before any work
-    job, run = _job(input, settings, video, run, vary, dreamer)
+    job, run = video_job(input, settings, video, run, vary, dreamer, mask=mask, mask_settings=mask_settings)
     reporter = Reporter(on_event, cancel)
     report_early_end(job.source, start=job.video.start, end=job.end, reporter=reporter)
     return run_job(job, output, run, reporter)
@@ -322,7 +350,8 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
                    run: Optional[RunOptions] = None, dreamer: Optional[Dreamer] = None, *,
                    vary: Optional[Mapping[str, Varying]] = None, on_event: Optional[EventHandler] = None,
                    cancel: Optional[CancelToken] = None, chunks: Optional[Tuple[str, range]] = None,
-                   leadout: int = 0) -> str:
+                   leadout: int = 0, mask: Optional[MaskInput] = None,
+                   mask_settings: Optional[MaskSettings] = None) -> str:
     """Render frames [start, end) of the film `input` into the checkpoint folder `folder`.
 
     The render begins `warmup` frames before `start` (never before the film's first frame,
@@ -337,6 +366,7 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
     render's driver joins them without re-encoding); the other frames stay PNGs.
     leadout: the last `leadout` frames of the range are coasted, not dreamed: the dream of frame
     end − leadout − 1 carried on along the flow (what the next segment's cross-fade starts from).
+    mask, mask_settings: as for dream_video (the whole film's mask).
     """
     v = (video or VideoSettings()).validate()
     if warmup < 0:
@@ -347,9 +377,9 @@ def render_segment(input: str, folder: str, start: int, end: int, warmup: int = 
     if not isinstance(leadout, int) or not 0 <= leadout < end - start:
         raise SettingError("leadout", leadout, f"must be in [0, {end - start}): frames coasted at the end")
     first = max(v.start, start - warmup)
-    job, run = _job(input, settings, v, run, vary, dreamer, first, start, end, end - leadout)
-    if end > job._film_end():
-        raise SettingError("end", end, f"is past the end of {input} ({job._film_end()} frames)")
+    job, run = video_job(input, settings, v, run, vary, dreamer, first, start, end, end - leadout, mask, mask_settings)
+    if end > job.film_end():
+        raise SettingError("end", end, f"is past the end of {input} ({job.film_end()} frames)")
     run = dataclasses.replace(run, checkpoint_dir=None)  # the folder is given
     run_job(job, _folder_output(folder), run, Reporter(on_event, cancel), encode=False, segment_chunks=chunks)
     return folder
@@ -370,7 +400,7 @@ def join_segments(input: str, output: str, folders: Sequence[str], video: Option
     video = (video or VideoSettings()).validate()
     run = run or RunOptions()
     output_kind(output)
-    source, start, end = _open(input, video)
+    source, start, end = open_film(input, video)
     reporter = Reporter(on_event, cancel)
     ckpts: List[Checkpoint] = []
     try:

@@ -43,7 +43,7 @@ from typing import Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tupl
 import numpy as np
 
 from ..config.presets import settings_from_preset
-from ..config.settings import MAX_PIXELS, DreamSettings, RunOptions, ZoomSettings
+from ..config.settings import MAX_PIXELS, DreamSettings, MaskSettings, RunOptions, ZoomSettings
 from ..config.vary import FrameSettings, Varying
 from ..core.colour import blend_keep_contrast, channel_stats, match_colour, parse_colour
 from ..core.convert import quantize, to_unit
@@ -59,6 +59,7 @@ from ..store.identity import input_fingerprint
 from .common import build_dreamer, frame_settings, per_frame_kwargs
 from .events import CancelToken, EventHandler, Reporter
 from .job import FrameJob, run_job
+from .mask import FrameMask, MaskInput, still_mask
 
 __all__ = ["zoom_loop", "start_image", "LoopPlan", "loop_plan", "fade_weight", "read_loop"]
 
@@ -141,8 +142,9 @@ class ZoomJob(FrameJob):
     (fade); the settings in force there are those of that position."""
 
     def __init__(self, start: np.ndarray, source_id: dict, dreamer: Dreamer, zoom: ZoomSettings,
-                 frames: FrameSettings, plan: LoopPlan, audio: Optional[str]):
+                 frames: FrameSettings, plan: LoopPlan, audio: Optional[str], mask: Optional[FrameMask] = None):
         self.start, self.source_id, self.dreamer, self.zoom = start, source_id, dreamer, zoom
+        self.mask = mask  # a still mask in screen space (pipeline/mask.py), or None
         self.frames, self.plan, self._audio = frames, plan, audio
         self.total, self.fps = plan.rendered, zoom.fps
         self._ckpt: Optional[Checkpoint] = None
@@ -154,6 +156,8 @@ class ZoomJob(FrameJob):
                  "size": [self.start.shape[1], self.start.shape[0]]}
         if not self.frames.constant:
             ident["vary"] = self.frames.identity(range(self.plan.frames))
+        if self.mask is not None:
+            ident["mask"] = self.mask.identity()
         return ident
 
     def position(self, k: int) -> str:
@@ -191,6 +195,8 @@ class ZoomJob(FrameJob):
         p = i if j < 0 else j  # loop position
         dream_s, zoom_s = self.frames.at(p)
         kw = per_frame_kwargs(self.frames, dream_s)
+        if self.mask is not None:  # where new dream grows: the rest keeps the moved frame
+            kw["mask"] = self.mask.at(p, self.start.shape[:2], self.mask.strength(self.frames, p))
         if i == 0:
             out = self.dreamer(self.start, index=0, on_step=on_step, **kw)
         else:
@@ -214,7 +220,8 @@ def zoom_loop(input: str, output: str, settings: Optional[DreamSettings] = None,
               zoom: Optional[ZoomSettings] = None, run: Optional[RunOptions] = None,
               dreamer: Optional[Dreamer] = None, *, vary: Optional[Mapping[str, Varying]] = None,
               audio: Optional[str] = None, on_event: Optional[EventHandler] = None,
-              cancel: Optional[CancelToken] = None) -> str:
+              cancel: Optional[CancelToken] = None, mask: Optional[MaskInput] = None,
+              mask_settings: Optional[MaskSettings] = None) -> str:
     """Render an infinite-zoom dream into `output` (.gif, .mp4, .webm or folder/); returns `output`.
 
     input: an image file, 'noise', or a colour like '#203040' / '#234'.
@@ -225,6 +232,8 @@ def zoom_loop(input: str, output: str, settings: Optional[DreamSettings] = None,
     loudness and beats that varying values may use). on_event / cancel: see dream_video.
     A stopped render resumes from the checkpoint beside the output (bit-identical). Bad input
     raises DreamvidError; a stop raises Cancelled after the checkpoint is consistent.
+    mask: a still mask (an image path or an array, pipeline/mask.py) fixed on the screen: new dream
+    grows where it is white; mask_settings: its feather, inversion, strength (may vary).
     """
     zoom = (zoom or ZoomSettings()).validate()
     run = run or RunOptions()
@@ -233,11 +242,14 @@ def zoom_loop(input: str, output: str, settings: Optional[DreamSettings] = None,
         raise SettingError("audio", audio, "is not a file: give a sound or video file with audio")
     base = settings or (dreamer.settings if dreamer is not None else settings_from_preset())
     start, source_id = start_image(input, base, zoom, run.max_pixels)  # a bad input fails before the model loads
+    fmask = still_mask(mask, mask_settings, (start.shape[1], start.shape[0]), run.max_pixels, "start image")
+    if fmask is None and vary and "mask_strength" in vary:
+        raise SettingError("mask_strength", None, "varies the mask's strength: give a mask")
     dreamer = build_dreamer(base, run, dreamer)
     plan = loop_plan(zoom.frames, zoom.loop, zoom.fade)
     fs = frame_settings(dreamer, zoom, vary, plan.frames, zoom.fps, audio, plan.frames)
     fs.check(range(plan.frames))
-    job = ZoomJob(start, source_id, dreamer, zoom, fs, plan, audio)
+    job = ZoomJob(start, source_id, dreamer, zoom, fs, plan, audio, fmask)
     return run_job(job, output, run, Reporter(on_event, cancel))
 
 
