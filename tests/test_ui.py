@@ -266,6 +266,31 @@ def test_upload_over_the_limit_is_refused_in_the_page(page, server, tmp_path):
     assert "size" in text or "large" in text, text
 
 
+def test_video_preview_sheet_before_the_render(page, server):
+    """Preview: a few frames dreamed at a small size, in a labelled grid, before the long render."""
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-samples button, #video-samples td, #video-samples .gallery-item").first.click()
+    page.wait_for_selector("#video-probe:has-text('bunny.mp4: 426×240, 50 frames')")
+    fill(page, "video-max-side", "96")
+    fill(page, "video-iterations", "1")
+    fill(page, "video-octaves", "1")
+    page.locator("#video-preview-settings").get_by_text("Preview sheet").click()
+    fill(page, "video-preview-frames", "0, 40")
+    page.click("#video-preview-button")
+    st, text = wait_state(page, "video", ["done"])
+    assert st["done"] == st["total"] == "2", text
+    img = page.locator("#video-sheet img")
+    img.wait_for()
+    page.wait_for_function("() => { const i = document.querySelector('#video-sheet img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    # Two cells of 96 px side by side, with 4 px gaps: frames 0 and 40 of the one preset.
+    assert img.evaluate("i => i.naturalWidth") == 2 * 96 + 3 * 4
+    sheet = next(server.work.glob("jobs/preview-*/bunny-preview.png"))
+    cells = read_image(str(sheet))
+    assert cells.shape[1] == 2 * 96 + 3 * 4
+    assert not list(server.work.glob("jobs/preview-*/*-dream.mp4"))  # a preview renders no video
+
+
 # ---------------------------------------------------------------------------------------- the API
 
 def test_api_dream_image(client, server):
@@ -286,6 +311,33 @@ def test_api_zoom_loop_and_video_with_schedules(client):
                            api_name="/dream_video")
     src = open_source(video)
     assert video.endswith(".mp4") and src.num_frames == 3 and src.width == 96
+
+
+def test_api_masked_image_keeps_the_input_where_the_mask_is_black(client, tmp_path):
+    import cv2
+    photo = read_image(str(COFFEE))[100:196, 200:328]  # 128 x 96, dreamed at full size
+    cv2.imwrite(str(tmp_path / "cup.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    mask = np.zeros((96, 128), np.uint8)
+    mask[:, :64] = 255  # dream the left half only
+    cv2.imwrite(str(tmp_path / "left.png"), mask)
+    out = read_image(client.predict(handle_file(str(tmp_path / "cup.png")), "dreamy", mask=handle_file(
+        str(tmp_path / "left.png")), octaves="1", iterations="3", api_name="/dream_image"))
+    np.testing.assert_array_equal(out[:, 64:], photo[:, 64:])
+    assert np.abs(out[:, :64].astype(int) - photo[:, :64]).mean() > 5
+    # Inverted: the other half is dreamed.
+    inv = read_image(client.predict(handle_file(str(tmp_path / "cup.png")), "dreamy", mask=handle_file(
+        str(tmp_path / "left.png")), invert_mask=True, octaves="1", iterations="3",
+        api_name="/dream_image"))
+    np.testing.assert_array_equal(inv[:, :64], photo[:, :64])
+    assert np.abs(inv[:, 64:].astype(int) - photo[:, 64:]).mean() > 5
+
+
+def test_api_mask_that_is_not_an_image_is_one_clear_error(client, tmp_path):
+    (tmp_path / "mask.png").write_text("not a picture")
+    with pytest.raises(Exception) as e:
+        client.predict(handle_file(str(COFFEE)), mask=handle_file(str(tmp_path / "mask.png")), **TINY,
+                       api_name="/dream_image")
+    assert "mask" in str(e.value).lower() and "traceback" not in str(e.value).lower(), str(e.value)
 
 
 @pytest.mark.parametrize("case, expect", [

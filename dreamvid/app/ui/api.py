@@ -1,6 +1,7 @@
 """The API (``gradio_client``): endpoints ``/dream_image``, ``/dream_video`` and ``/zoom_loop``
 take the file (``handle_file(path)``), a preset name and, optionally, the same fields as the page
-(by name; blank = the preset's value) and return the result file."""
+(by name; blank = the preset's value), a mask file (``mask=handle_file(path)``, white = dream) with
+mask_feather, invert_mask and mask_strength, and return the result file."""
 
 from __future__ import annotations
 
@@ -33,26 +34,32 @@ def _api_function(kind: str, steps, gr):
 
     if kind == "image":
         def dream_image(image, preset=DEFAULT_PRESET, model="", step="", iterations="", octaves="", layers="",
-                        seed="", max_side="", request: gr.Request = None):
+                        seed="", max_side="", mask=None, mask_feather="", invert_mask=False, mask_strength="",
+                        request: gr.Request = None):
             """Dream an image file with a preset (and optional field overrides); returns the PNG."""
             yield from finish(dict(zip(TAB_FIELDS["image"], (image, preset, model, step, iterations, octaves, layers,
-                                                         seed, max_side))), request)
+                                                         seed, max_side, mask, mask_feather, invert_mask,
+                                                         mask_strength))), request)
         return _takes_request(dream_image, gr)
     if kind == "video":
         def dream_video(video, preset=DEFAULT_PRESET, model="", step="", iterations="", octaves="", layers="",
                         seed="", max_side="", blend="", next_iterations="", flow="dis", start="", end="",
+                        mask=None, mask_feather="", invert_mask=False, mask_strength="",
                         request: gr.Request = None):
             """Dream a video file; returns the MP4. Resumes a stopped job with the same settings."""
             yield from finish(dict(zip(TAB_FIELDS["video"], (video, preset, model, step, iterations, octaves, layers,
                                                          seed, max_side, blend, next_iterations, flow, start,
-                                                         end))), request)
+                                                         end, mask, mask_feather, invert_mask, mask_strength))),
+                              request)
         return _takes_request(dream_video, gr)
 
     def zoom_loop(image, begin="", preset=DEFAULT_PRESET, model="", step="", iterations="", octaves="", layers="",
                   seed="", max_side="", frames="", zoom="", rotate="", frame_iterations="",
-                  frame_octaves="", steady="", loop=True, request: gr.Request = None):
+                  frame_octaves="", steady="", loop=True, mask=None, mask_feather="", invert_mask=False,
+                  mask_strength="", request: gr.Request = None):
         """An endless zoom loop from an image (or begin='noise' / '#203040'); returns the GIF."""
         yield from finish(dict(zip(TAB_FIELDS["zoom"], (image, begin, preset, model, step, iterations, octaves, layers,
                                                     seed, max_side, frames, zoom, rotate, frame_iterations,
-                                                    frame_octaves, steady, loop))), request)
+                                                    frame_octaves, steady, loop, mask, mask_feather, invert_mask,
+                                                    mask_strength))), request)
     return _takes_request(zoom_loop, gr)

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 from ...config.presets import DEFAULT_PRESET, get_preset, settings_from_preset
 from ...config.schedule import Schedule, is_number
-from ...config.settings import VideoSettings, ZoomSettings
+from ...config.settings import MaskSettings, VideoSettings, ZoomSettings
 from ...config.vary import _INTEGER as INTEGER_FIELDS
 from ...errors import DreamvidError, SettingError
 
@@ -20,7 +20,8 @@ LABELS = {
     "start": "First frame", "end": "Stop before frame", "frames": "Frames", "zoom": "Zoom per frame",
     "rotate": "Rotation per frame", "frame_iterations": "Iterations per new frame",
     "frame_octaves": "Octaves per new frame", "steady": "Colour hold", "loop": "Seamless loop",
-    "begin": "Start from",
+    "begin": "Start from", "mask": "Mask", "mask_feather": "Mask feather", "invert_mask": "Invert mask",
+    "mask_strength": "Mask strength", "preview_frames": "Preview frames",
 }
 SCHEDULE_INFO = ("Blank fields take the preset's value. *Schedulable* fields also take a value per frame: "
                  "`0:(1), 30:(2)` goes from 1 at frame 0 to 2 at frame 30; `1 + 0.1*sin(t/4)` is an "
@@ -98,6 +99,29 @@ def zoom_settings(v: Dict[str, Any], vary: Dict[str, Schedule]) -> ZoomSettings:
     return z.validate()
 
 
+def mask_settings(v: Dict[str, Any], vary: Optional[Dict[str, Schedule]] = None) -> MaskSettings:
+    """MaskSettings from the mask fields (blank = the library's value); the strength may vary
+    when `vary` is given (videos, zoom loops)."""
+    given = dict(feather=field_value("mask_feather", v.get("mask_feather")),
+                 strength=field_value("mask_strength", v.get("mask_strength"), vary),
+                 invert=bool(v.get("invert_mask")) or None)
+    return MaskSettings(**{k: x for k, x in given.items() if x is not None}).validate()
+
+
+def preview_choice(text: Any):
+    """The Preview frames field -> (frames, count): blank = the library's count, one whole number
+    = that many frames spread over the range, a list like ``0, 24, 48`` = those frames."""
+    if _blank(text):
+        return None, None
+    parts = [t.strip() for t in str(text).replace(";", ",").split(",") if t.strip()]
+    if not all(t.isdigit() for t in parts):
+        raise SettingError("preview_frames", str(text).strip(),
+                           "must be a number of frames (like 4) or frame indices (like 0, 24, 48)")
+    if len(parts) == 1:
+        return None, int(parts[0])
+    return [int(t) for t in parts], None
+
+
 def preset_hints(name: Optional[str]) -> Dict[str, str]:
     """What a blank dream field means under preset `name`: field -> its value, as text."""
     s = settings_from_preset(name or DEFAULT_PRESET)
@@ -108,9 +132,11 @@ def preset_hints(name: Optional[str]) -> Dict[str, str]:
 
 # Where each tab's values go: page field -> settings key (the function's parameter names).
 DREAM_FIELDS = ("preset", "model", "step", "iterations", "octaves", "layers", "seed")
+MASK_FIELDS = ("mask", "mask_feather", "invert_mask", "mask_strength")
 TAB_FIELDS = {
-    "image": ("upload",) + DREAM_FIELDS + ("max_side",),
-    "video": ("upload",) + DREAM_FIELDS + ("max_side", "blend", "next_iterations", "flow", "start", "end"),
+    "image": ("upload",) + DREAM_FIELDS + ("max_side",) + MASK_FIELDS,
+    "video": ("upload",) + DREAM_FIELDS + ("max_side", "blend", "next_iterations", "flow", "start", "end")
+    + MASK_FIELDS,
     "zoom": ("upload", "begin") + DREAM_FIELDS + ("max_side", "frames", "zoom", "rotate", "frame_iterations",
-                                                  "frame_octaves", "steady", "loop"),
+                                                  "frame_octaves", "steady", "loop") + MASK_FIELDS,
 }

@@ -29,7 +29,8 @@ from ...config.schedule import Schedule
 from ...config.settings import RunOptions
 from ...core.digest import file_sha256
 from ...errors import Cancelled, DreamvidError, SettingError
-from .fields import _blank, dream_settings, error_text, field_value, video_settings, zoom_settings
+from .fields import (_blank, dream_settings, error_text, field_value, mask_settings, preview_choice,
+                     video_settings, zoom_settings)
 from .status import Status, _duration
 
 #: Longest side of the live preview (the result keeps its own size).
@@ -140,10 +141,11 @@ class Jobs:
         key = hashlib.sha256(json.dumps([kind, parts], sort_keys=True, default=str).encode()).hexdigest()
         return self.jobs_dir / f"{kind}-{key[:16]}"
 
-    def _take_upload(self, folder: Path, path: str) -> str:
-        """Copy the upload into the job folder once (the checkpoint identifies its input by path,
-        size and mtime: the copy keeps them from one press of Dream to the next)."""
-        target = folder / ("input" + os.path.splitext(path)[1].lower())
+    def _take_upload(self, folder: Path, path: str, name: str = "input") -> str:
+        """Copy the upload into the job folder once as `name` + its extension (the checkpoint
+        identifies its input by path, size and mtime: the copy keeps them from one press of Dream
+        to the next)."""
+        target = folder / (name + os.path.splitext(path)[1].lower())
         if not (target.is_file() and target.stat().st_size == os.path.getsize(path)):
             folder.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".part")
@@ -153,22 +155,18 @@ class Jobs:
 
     def prepare(self, kind: str, v: Dict[str, Any]) -> Job:
         """Settings from the page's values, the job's folder and the library call (DreamvidError
-        for bad input)."""
+        for bad input). kind: image | video | zoom | preview (the video tab's preview sheet)."""
         path = _upload_path(v.get("upload"))
         begin = str(v.get("begin") or "").strip()
         if path is None:
             if kind == "zoom" and begin:
                 spec, name, digest = begin, begin, hashlib.sha256(begin.encode()).hexdigest()
             else:
-                what = {"image": "an image", "video": "a video",
+                what = {"image": "an image", "video": "a video", "preview": "a video",
                         "zoom": "an image (or type noise or a colour like #203040 in Start from)"}[kind]
                 raise DreamvidError(f"no input: upload {what} or pick a sample")
         else:
-            name = os.path.basename(path)
-            if not os.path.isfile(path):
-                raise DreamvidError(f"the upload {name} is gone from the server: upload it again")
-            if os.path.getsize(path) == 0:
-                raise DreamvidError(f"the upload {name} is empty (0 bytes): upload the file again")
+            name = _checked_upload(path)
             spec, digest = path, file_sha256(path)
         vary: Dict[str, Schedule] = {}
         run = self.run_options
@@ -177,7 +175,7 @@ class Jobs:
             other = {"max_side": field_value("max_side", v.get("max_side"))}
             if other["max_side"] is not None and other["max_side"] < 1:
                 raise SettingError("max_side", other["max_side"], "must be at least 1")
-        elif kind == "video":
+        elif kind in ("video", "preview"):
             dream = dream_settings(v, vary)
             other = video_settings(v, vary)
         else:
@@ -185,30 +183,51 @@ class Jobs:
             other = zoom_settings(v, vary)
         parts = [digest, name, dream.to_dict(), other if isinstance(other, dict) else other.to_dict(),
                  {k: s.text for k, s in sorted(vary.items())}, run.device]
+        # The mask (optional): its bytes and settings are part of the job (and of the checkpoint).
+        mask_path = _upload_path(v.get("mask"))
+        mask_s = mask_settings(v, None if kind == "image" else vary) if mask_path else None
+        if mask_path is None:
+            vary.pop("mask_strength", None)  # a strength without a mask shapes nothing
+        else:
+            parts += [file_sha256(mask_path), _checked_upload(mask_path, "mask"), mask_s.to_dict(),
+                      getattr(vary.get("mask_strength"), "text", None)]
+        frames, count = preview_choice(v.get("preview_frames")) if kind == "preview" else (None, None)
+        if kind == "preview":
+            parts += [frames, count]
         folder = self._job_folder(kind, parts)
         source = self._take_upload(folder, spec) if path is not None else spec
+        mask = self._take_upload(folder, mask_path, "mask") if mask_path is not None else None
         stem = _safe_stem(name) if path is not None else "noise" if begin.lower() == "noise" else "colour"
         output = folder / {"image": f"{stem}-dream.png", "video": f"{stem}-dream.mp4",
-                           "zoom": f"{stem}-loop.gif"}[kind]
+                           "zoom": f"{stem}-loop.gif", "preview": f"{stem}-preview.png"}[kind]
+        masked = dict(mask=mask, mask_settings=mask_s)
 
         if kind == "image":
             from ...pipeline.image import dream_image
 
             def call(on_event, cancel):
                 return dream_image(source, str(output), dream, max_side=other["max_side"], device=run.device,
-                                   weights=run.weights, on_event=on_event, cancel=cancel)
+                                   weights=run.weights, on_event=on_event, cancel=cancel, **masked)
         elif kind == "video":
             from ...pipeline.video import dream_video
 
             def call(on_event, cancel):
                 return dream_video(source, str(output), dream, other, run, vary=vary or None,
-                                   on_event=on_event, cancel=cancel)
+                                   on_event=on_event, cancel=cancel, **masked)
+        elif kind == "preview":
+            from ...pipeline.preview import preview_sheet
+            shown = {v.get("preset") or dream.model: dream}
+
+            def call(on_event, cancel):
+                sheet = preview_sheet(source, shown, other, run, frames=frames, count=count, vary=vary or None,
+                                      on_event=on_event, cancel=cancel, **masked)
+                return sheet.save(str(output))
         else:
             from ...pipeline.zoom import zoom_loop
 
             def call(on_event, cancel):
                 return zoom_loop(source, str(output), dream, other, run, vary=vary or None,
-                                 on_event=on_event, cancel=cancel)
+                                 on_event=on_event, cancel=cancel, **masked)
         return Job(kind, folder, source, output, name, call)
 
     def _tell(self, job: Optional[Job], text: str) -> str:
@@ -249,7 +268,7 @@ class Jobs:
             yield from self._render(job, status, token)
         except Cancelled:
             status.state = "stopped"
-            if kind == "image":
+            if kind in ("image", "preview"):
                 status.note = "stopped: nothing was written"
             elif status.done == 0:
                 status.note = "stopped before the first frame was finished"
@@ -332,14 +351,25 @@ class Jobs:
         yield Update(status.html(), preview=_shrink(preview), result=str(job.output))
 
 
+def _checked_upload(path: str, what: str = "upload") -> str:
+    """The upload's file name, once it is there and not empty (else DreamvidError)."""
+    name = os.path.basename(path)
+    the = "the upload" if what == "upload" else f"the {what}"
+    if not os.path.isfile(path):
+        raise DreamvidError(f"{the} {name} is gone from the server: upload it again")
+    if os.path.getsize(path) == 0:
+        raise DreamvidError(f"{the} {name} is empty (0 bytes): upload the file again")
+    return name
+
+
 def _discard_failed(job: Job) -> None:
-    """Remove a failed job's folder when it holds nothing but the copied upload (no checkpoint,
+    """Remove a failed job's folder when it holds nothing but the copied uploads (no checkpoint,
     no result): bad uploads do not pile up in the work folder."""
     try:
         names = os.listdir(job.folder)
     except OSError:
         return
-    if all(n.startswith("input") for n in names):
+    if all(n.startswith(("input", "mask")) for n in names):
         shutil.rmtree(job.folder, ignore_errors=True)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator
 
 from ...config.presets import DEFAULT_PRESET, PRESETS, get_preset
-from ...config.settings import DEFAULT_LAYERS, FLOW_METHODS, VideoSettings, ZoomSettings
+from ...config.settings import (DEFAULT_LAYERS, FLOW_METHODS, PREVIEW_COUNT, MaskSettings, VideoSettings,
+                                ZoomSettings)
 from ...errors import Cancelled, DreamvidError
 from .api import _api_function, _takes_request
 from .fields import LABELS, SCHEDULE_INFO, TAB_FIELDS, error_text, preset_hints
@@ -66,7 +67,7 @@ def build_app(jobs: Jobs):
     models = [("the preset's", "")] + [(m, m) for m in DEFAULT_LAYERS]
     hints = preset_hints(DEFAULT_PRESET)
     samples = {"image": SAMPLES / "coffee.jpg", "video": SAMPLES / "bunny.mp4", "zoom": SAMPLES / "coffee.jpg"}
-    vdef, zdef = VideoSettings(**get_preset(DEFAULT_PRESET).video), ZoomSettings()
+    vdef, zdef, mdef = VideoSettings(**get_preset(DEFAULT_PRESET).video), ZoomSettings(), MaskSettings()
 
     def session_of(request) -> str:
         return getattr(request, "session_hash", None) or "local"
@@ -108,6 +109,8 @@ def build_app(jobs: Jobs):
                                                  info=f"preset: {hints['model']}", elem_id=f"{kind}-model")
                         with gr.Row():
                             dream_btn = gr.Button("Dream", variant="primary", elem_id=f"{kind}-dream")
+                            preview_btn = (gr.Button("Preview", elem_id="video-preview-button")
+                                           if kind == "video" else None)
                             cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{kind}-cancel")
                         sched = "" if kind == "image" else " · schedulable"
                         with gr.Accordion("Dream settings", open=True):
@@ -165,13 +168,44 @@ def build_app(jobs: Jobs):
                                     c["steady"] = gr.Textbox(value="", label=LABELS["steady"], placeholder=f"{zdef.steady:g}",
                                                              info="0..1 · schedulable", elem_id="zoom-steady")
                                 c["loop"] = gr.Checkbox(value=zdef.loop, label=LABELS["loop"], elem_id="zoom-loop")
+                        with gr.Accordion("Mask (optional): dream only part of the picture", open=False,
+                                          elem_id=f"{kind}-mask-settings"):
+                            gr.Markdown("White = dream, black = keep the input, grey between"
+                                        + (": an image for every frame, or a video with one mask per frame."
+                                           if kind == "video" else "."), elem_classes="dv-hint")
+                            c["mask"] = gr.File(label=LABELS["mask"], type="filepath", height=110,
+                                                file_types=None if kind == "video" else list(IMAGE_EXTS),
+                                                elem_id=f"{kind}-mask")
+                            with gr.Row():
+                                c["mask_feather"] = gr.Textbox(value="", label=LABELS["mask_feather"],
+                                                               placeholder=f"{mdef.feather:g}", info="px, softens the edges",
+                                                               elem_id=f"{kind}-mask-feather")
+                                c["mask_strength"] = gr.Textbox(value="", label=LABELS["mask_strength"],
+                                                                placeholder=f"{mdef.strength:g}",
+                                                                info=f"0 = off, 1 = as drawn{sched}",
+                                                                elem_id=f"{kind}-mask-strength")
+                                c["invert_mask"] = gr.Checkbox(value=mdef.invert, label=LABELS["invert_mask"],
+                                                               elem_id=f"{kind}-invert-mask")
+                        if kind == "video":
+                            with gr.Accordion("Preview sheet", open=False, elem_id="video-preview-settings"):
+                                gr.Markdown("Preview dreams a few frames at a small size, as the render's first "
+                                            "frame would be, and lays them out in a grid: a look before the long "
+                                            "render.", elem_classes="dv-hint")
+                                preview_frames = gr.Textbox(value="", label=LABELS["preview_frames"],
+                                                            placeholder=f"{PREVIEW_COUNT}, spread over the range",
+                                                            info="a count, or frame indices like 0, 24, 48",
+                                                            elem_id="video-preview-frames")
                     with gr.Column(scale=1):
                         status = gr.HTML(IDLE_HTML, elem_id=f"{kind}-status")
                         preview = None
                         if kind != "image":
                             preview = gr.Image(label="Latest frame", type="numpy", interactive=False,
                                                elem_id=f"{kind}-preview", height=340, format="jpeg")
+                        sheet = None
                         if kind == "video":
+                            # No label over it: the sheet labels its own cells (frame, preset).
+                            sheet = gr.Image(label="Preview sheet", show_label=False, type="filepath",
+                                             interactive=False, elem_id="video-sheet", format="png")
                             result = gr.Video(label="Dreamed video", interactive=False, elem_id=f"{kind}-result")
                         else:
                             result = gr.Image(label="Dreamed loop" if kind == "zoom" else "Dreamed image",
@@ -215,6 +249,19 @@ def build_app(jobs: Jobs):
                     api_visibility="private", show_progress="minimal", show_progress_on=[status])
                 cancel_btn.click(ui_cancel, None, None, concurrency_limit=None, api_visibility="private",
                                  show_progress="hidden")
+                if preview_btn is not None:
+                    def ui_preview(request: gr.Request, *values):
+                        fields = TAB_FIELDS["video"] + ("preview_frames",)
+                        for u in steps("preview", dict(zip(fields, values)), request):
+                            yield (u.status, None if u.clear else u.preview if u.preview is not None else gr.skip(),
+                                   None if u.clear else u.result if u.result else gr.skip())
+
+                    _takes_request(ui_preview, gr)
+                    preview_btn.click(ui_arm, None, None, concurrency_limit=None, api_visibility="private",
+                                      show_progress="hidden").then(
+                        ui_preview, inputs + [preview_frames], [status, preview, sheet], concurrency_id="device",
+                        concurrency_limit=1, api_visibility="private", show_progress="minimal",
+                        show_progress_on=[status])
 
                 # The API endpoint: the same fields, the result file only.
                 api_fn = _api_function(kind, steps, gr)
