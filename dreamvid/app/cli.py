@@ -4,6 +4,7 @@
     dreamvid a.mp4 b.mp4 … -o FOLDER/ [flags]              a batch (also a folder or glob of videos)
     dreamvid preview INPUT -o sheet.png [--frames 0,120]   a few frames dreamed, in a labelled grid
     dreamvid zoom INPUT -o OUTPUT [--frames N] [--zoom F]   an endless zoom loop
+    dreamvid live --camera 0 --window | --realtime F -o O   a camera, stream or file dreamed live
     dreamvid schedule --frames N --zoom "0:(1), 30:(1.05)"  values per frame (CSV, --plot)
     dreamvid --list-models | --list-presets | --list-layers MODEL
 """
@@ -333,6 +334,9 @@ def main(argv: Optional[Sequence[str]] = None, cancel=None) -> int:
     if args and args[0] == "ui":  # the web page (Gradio, the 'ui' extra); Ctrl-C sets `cancel`: it stops
         from .ui import main as ui_main
         return ui_main(args[1:], parser_class=_Parser, stop=cancel)
+    if args and args[0] == "live":  # a camera, stream or real-time file; Ctrl-C stops and keeps the recording
+        from .live_cmd import main as live_main
+        return live_main(args[1:], parser_class=_Parser, cancel=cancel)
     if args and args[0] == "zoom":
         a = build_zoom_parser().parse_args(args[1:])
         if a.workers is not None or a.ray_address is not None:

@@ -180,6 +180,48 @@ class ZoomSettings:
 
 
 @dataclass(frozen=True)
+class LiveSettings:
+    """A live dream (a camera, a stream, a file played in real time): the knobs that may change
+    while it runs. Frames are dreamed at `size` (long side, px) with `octaves` x `iterations`
+    steps, carried along the flow between the frames actually dreamed; the first frame and a
+    scene cut get `fresh_iterations` per octave. `strength` scales the preset's ascent step."""
+
+    size: int = 160                      # long side of the dreamed frame (px)
+    iterations: int = 2                  # ascent steps per octave, carried frames
+    fresh_iterations: int = 4            # ascent steps per octave, the first frame and cuts
+    octaves: int = 2                     # the largest octaves of the preset's
+    strength: float = 1.0                # x the preset's step
+    blend: float = 0.85                  # weight of the carried dream residual (as VideoSettings)
+    cut_below: float = 0.2               # carried share below which a frame is a cut (as VideoSettings)
+
+    def validate(self) -> "LiveSettings":
+        """`self` if every field is in range, else :class:`SettingError` naming the field."""
+        _check(self, "size", isinstance(self.size, int) and LIVE_SIZE_RANGE[0] <= self.size <= LIVE_SIZE_RANGE[1],
+               f"must be a whole number of px in [{LIVE_SIZE_RANGE[0]}, {LIVE_SIZE_RANGE[1]}]")
+        _check(self, "iterations", isinstance(self.iterations, int) and 0 <= self.iterations <= 50,
+               "must be in [0, 50]")
+        _check(self, "fresh_iterations", isinstance(self.fresh_iterations, int) and 1 <= self.fresh_iterations <= 50,
+               "must be in [1, 50]")
+        _check(self, "octaves", isinstance(self.octaves, int) and 1 <= self.octaves <= 8, "must be in [1, 8]")
+        _check(self, "strength", 0.0 <= self.strength <= 5.0, "must be in [0, 5] (x the preset's step)")
+        _check(self, "blend", 0.0 <= self.blend < 1.0, "must be in [0, 1): it is a decay")
+        _check(self, "cut_below", 0.0 <= self.cut_below < 1.0, "must be in [0, 1)")
+        return self
+
+    def replace(self, **changes) -> "LiveSettings":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: Long side of a live dream (px): below 64 the model sees almost nothing, past 1024 no CPU keeps up.
+LIVE_SIZE_RANGE = (64, 1024)
+#: How long a live source may take to open or to send its next frame before it counts as gone (s).
+LIVE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
 class MaskSettings:
     """How a region mask limits the dream (all pixels). The mask itself (an image, a video or frame
     folder, or an array) is given beside these: white = dream fully, black = keep the input.

@@ -10,7 +10,8 @@ Kinds, in order::
     message   any time: text (e.g. "resuming at frame 12 of 50"), for people
     step      images only: index (steps done, 1-based), total, octave, octaves
     frame     after each finished frame: index (0-based within the render), total, frame (the
-              finished RGB uint8 (H, W, 3) array, for live previews)
+              finished RGB uint8 (H, W, 3) array, for live previews); a live dream's (pipeline/live.py)
+              index is the source's frame number and it adds rate, latency and dropped
     encode    while encoding: index (frames written, 1-based), total
     done      once, at the end: output (the path written)
 
@@ -45,6 +46,9 @@ class Event:
     output: Optional[str] = None        # "start", "done"
     octave: Optional[int] = None        # "step": 1-based octave of the ascent
     octaves: Optional[int] = None
+    rate: Optional[float] = None        # "frame" of a live dream: frames/s over the latest frames
+    latency: Optional[float] = None     # "frame" of a live dream: s from the frame's arrival to shown
+    dropped: Optional[int] = None       # "frame" of a live dream: source frames not dreamed so far
 
     def __repr__(self) -> str:  # frames are large: show their shape, not their pixels
         fields = {k: v for k, v in self.__dict__.items() if v is not None and k != "kind"}

@@ -1,0 +1,236 @@
+"""Live dreams: a camera, a stream or a file played in real time, dreamed as fast as the machine allows.
+
+The loop takes the newest frame of the source (io/streams.py: frames that arrived while the
+previous one was being dreamed are dropped, never queued), carries the previous dream along the
+flow between the two frames actually dreamed (temporal/carry.py, as a video render does), runs a
+short ascent, and shows the result (a ``frame`` event; a Recorder when there is an output).
+A frame whose flow trusts less than ``cut_below`` of it (the camera swung, the scene changed) or
+whose size changed is dreamed afresh. Latency = shown − arrived; frames/s over the last frames.
+
+The knobs (:class:`~dreamvid.config.settings.LiveSettings`) may change while it runs: pass a
+:class:`LiveKnobs` and set it from another thread; each frame reads them once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import List, Optional, Union
+
+import numpy as np
+
+from ..config.settings import DreamSettings, LiveSettings, RunOptions, VideoSettings
+from ..core.convert import quantize, to_tensor, to_unit
+from ..core.imageops import resize_to_max_side
+from ..engine.dreamer import Dreamer
+from ..engine.transforms import carried_dream
+from ..errors import Cancelled
+from ..io.streams import LiveFrame, LiveSource, SourceLost, open_live
+from ..temporal.carry import carried_target, estimate_flows, temporal_init
+from ..temporal.flow import FlowEstimator
+from .common import build_dreamer
+from .events import CancelToken, EventHandler, Reporter
+from .recorder import Recorder
+
+#: Frames/s is measured over this many of the latest dreamed frames.
+RATE_WINDOW = 8
+
+
+class LiveKnobs:
+    """The live settings in force, changeable from another thread (a web page's sliders)."""
+
+    def __init__(self, live: Optional[LiveSettings] = None):
+        self._lock = threading.Lock()
+        self._live = (live or LiveSettings()).validate()
+
+    def get(self) -> LiveSettings:
+        with self._lock:
+            return self._live
+
+    def set(self, **changes) -> LiveSettings:
+        """Change some knobs (validated: SettingError and nothing changed when one is out of range)."""
+        with self._lock:
+            self._live = self._live.replace(**changes).validate()
+            return self._live
+
+
+class LiveCarry:
+    """The temporal carry between the frames a live loop dreams (any gap between them).
+
+    ``dream(rgb, index, live)``: RGB uint8 (H, W, 3) at any size → the dreamed frame, uint8
+    (h, w, 3) with long side ``live.size``; ``cut`` says whether it was dreamed afresh."""
+
+    def __init__(self, dreamer: Dreamer, video: Optional[VideoSettings] = None):
+        self.dreamer = dreamer
+        self.video = (video or VideoSettings()).validate()  # the temporal term's constants
+        self.estimator = FlowEstimator("dis")
+        self._prev_raw: Optional[np.ndarray] = None
+        self._prev_dream: Optional[np.ndarray] = None
+        self.cut = True
+
+    def reset(self) -> None:
+        self._prev_raw = self._prev_dream = None
+
+    def dream(self, rgb: np.ndarray, index: int, live: LiveSettings, on_step=None) -> np.ndarray:
+        raw = to_unit(resize_to_max_side(rgb, live.size))
+        settings = self.dreamer.settings
+        if live.strength != 1.0:
+            settings = settings.replace(step=settings.step * live.strength)
+        octaves = min(live.octaves, settings.octaves)
+        carried = self._carry(raw, live)
+        self.cut = carried is None
+        if carried is None:
+            out = self.dreamer(raw, index=index, octaves=octaves, iterations=live.fresh_iterations,
+                               settings=settings, on_step=on_step)
+        elif live.iterations == 0:
+            out = carried[1]  # no steps: the carried dream itself
+        else:
+            init, target, mask = carried
+            v, device = self.video, self.dreamer.device
+            term = carried_dream(to_tensor(target, device), to_tensor(mask[..., None], device),
+                                 v.temporal_weight, v.temporal_damping, v.temporal_fresh, v.temporal_band)
+            out = self.dreamer(init, index=index, octaves=octaves, iterations=live.iterations, settings=settings,
+                               extra=term, on_step=on_step)
+        frame = quantize(out)
+        self._prev_raw, self._prev_dream = raw, to_unit(frame)
+        return frame
+
+    def _carry(self, raw: np.ndarray, live: LiveSettings):
+        """(init, target, mask) carried from the previous dreamed frame, or None: dream afresh."""
+        if self._prev_raw is None or self._prev_raw.shape != raw.shape or live.blend == 0:
+            return None
+        flows = estimate_flows(self.estimator, raw, self._prev_raw)
+        c = temporal_init(raw, self._prev_raw, self._prev_dream, None, live.blend, flows=flows)
+        if float(c.mask.mean()) < live.cut_below:
+            return None  # the camera swung or the scene changed: nothing carries over
+        target = carried_target(raw, self._prev_raw, self._prev_dream, flows, c.mask)
+        return c.init, target, c.mask
+
+
+@dataclass
+class LiveResult:
+    """What a live run did."""
+
+    output: Optional[str] = None                      #: the recording (None without one)
+    dreamed: List[int] = field(default_factory=list)  #: source indices of the dreamed frames, in order
+    shown_at: List[float] = field(default_factory=list)  #: monotonic time each was shown
+    latency: List[float] = field(default_factory=list)   #: s from arrival to shown, each
+    cuts: int = 0                                     #: frames dreamed afresh (the first included)
+    received: int = 0                                 #: frames the source delivered, dropped included
+    started: float = 0.0                              #: monotonic time the loop began
+    ended: float = 0.0                                #: and ended
+
+    @property
+    def dropped(self) -> int:
+        return max(0, self.received - len(self.dreamed))
+
+    @property
+    def fps(self) -> float:
+        """Dreamed frames per second over the run (first frame shown → end)."""
+        if len(self.shown_at) < 2:
+            return 0.0
+        return (len(self.shown_at) - 1) / max(1e-9, self.shown_at[-1] - self.shown_at[0])
+
+
+class LiveStats:
+    """Frames/s over the last RATE_WINDOW shown frames and the latest latency."""
+
+    def __init__(self):
+        self._times: deque = deque(maxlen=RATE_WINDOW)
+
+    def add(self, t: float) -> float:
+        self._times.append(t)
+        n = len(self._times)
+        return 0.0 if n < 2 else (n - 1) / max(1e-9, self._times[-1] - self._times[0])
+
+
+def run_live(source: Union[str, LiveSource], output: Optional[str] = None,
+             settings: Optional[DreamSettings] = None, live: Optional[LiveSettings] = None,
+             run: Optional[RunOptions] = None, dreamer: Optional[Dreamer] = None, *,
+             realtime: bool = False, knobs: Optional[LiveKnobs] = None, seconds: Optional[float] = None,
+             max_frames: Optional[int] = None, on_event: Optional[EventHandler] = None,
+             cancel: Optional[CancelToken] = None, recorder: Optional[Recorder] = None) -> LiveResult:
+    """Dream `source` live until it ends, `seconds` pass, `max_frames` are dreamed or `cancel` is set.
+
+    source: a camera index ("0"), a stream URL, a video file (played at its own rate when
+    `realtime`, else every frame in turn), or an open LiveSource (a page's pushed frames; it is
+    closed at the end). output: a recording (.mp4/.webm/.gif: timing follows the wall clock;
+    folder/: each dreamed frame once), or None. live / knobs: the knobs (knobs wins, and may change
+    while it runs). Each shown frame is a ``frame`` event: index = the source's frame number,
+    frame = the dream, rate (frames/s) and latency (s). A stop (cancel) ends it normally; a source
+    that goes away raises SourceLost after the recording so far is saved. Returns a LiveResult.
+    """
+    knobs = knobs or LiveKnobs(live)
+    run = run or RunOptions()
+    reporter = Reporter(on_event, cancel)
+    src = source if isinstance(source, LiveSource) else open_live(source, realtime, max_pixels=run.max_pixels)
+    result = LiveResult()
+    try:
+        if output is not None and recorder is None:
+            recorder = Recorder(output, src.fps, run.quality)
+        carry = LiveCarry(build_dreamer(settings, run, dreamer))
+        reporter.emit("start", total=max_frames, resumed_at=0, output=output)
+        src.start()  # after the model has loaded: a file played in real time starts its clock now
+        result.started = time.monotonic()
+        _loop(src, carry, knobs, reporter, result, recorder, seconds, max_frames)
+    except BaseException as e:
+        result.ended = time.monotonic()
+        result.received = src.received
+        src.close()
+        saved = _close_recording(recorder, result)
+        if isinstance(e, SourceLost) and saved:
+            raise SourceLost(f"{e} (the recording so far is in {saved})") from None
+        raise
+    result.ended = time.monotonic()
+    result.received = src.received
+    src.close()
+    result.output = _close_recording(recorder, result)
+    reporter.emit("done", output=result.output)
+    return result
+
+
+def _close_recording(recorder: Optional[Recorder], result: LiveResult) -> Optional[str]:
+    if recorder is None:
+        return None
+    if not result.shown_at:
+        recorder.abort()
+        return None
+    result.output = recorder.close(result.ended)
+    return result.output
+
+
+def _loop(src: LiveSource, carry: LiveCarry, knobs: LiveKnobs, reporter: Reporter, result: LiveResult,
+          recorder: Optional[Recorder], seconds: Optional[float], max_frames: Optional[int]) -> None:
+    stats, last = LiveStats(), -1
+    deadline = None if seconds is None else result.started + seconds
+
+    def on_step():
+        if reporter.cancelled:
+            raise Cancelled("stopped")
+
+    while not reporter.cancelled:
+        if max_frames is not None and len(result.dreamed) >= max_frames:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        f: Optional[LiveFrame] = src.next_frame(last, wait_s=0.25 if src.kind == "push" else None)
+        if f is None:
+            if src.ended:
+                break
+            continue  # a pushed stream paused: look again (and at cancel)
+        try:
+            dream = carry.dream(f.rgb, f.index, knobs.get(), on_step)
+        except Cancelled:
+            break
+        now = time.monotonic()
+        last = f.index
+        result.dreamed.append(f.index)
+        result.shown_at.append(now)
+        result.latency.append(now - f.time)
+        result.cuts += carry.cut
+        if recorder is not None:
+            recorder.show(dream, now)
+        reporter.emit("frame", index=f.index, total=max_frames, frame=dream, rate=stats.add(now),
+                      latency=now - f.time, dropped=max(0, src.received - len(result.dreamed)))
