@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..config.presets import DEFAULT_PRESET, settings_from_preset
-from ..config.settings import LIVE_SIZE_RANGE, PRECISIONS, LiveSettings, RunOptions
+from ..config.settings import LIVE_SIZE_RANGE, LIVE_TIMEOUT_S, PRECISIONS, LiveSettings, RunOptions
 from ..engine.objectives import parse_layer_weights
 from ..errors import DreamvidError
 from ..io.sinks import output_kind
@@ -37,6 +37,8 @@ def build_live_parser(parser_class=argparse.ArgumentParser) -> argparse.Argument
     p.add_argument("--window", action="store_true", help="show the dream in a window (q or Esc stops)")
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
     p.add_argument("--frames", type=int, help="stop after this many dreamed frames")
+    p.add_argument("--timeout", type=float, default=LIVE_TIMEOUT_S, metavar="S", help="a camera or stream that "
+                   f"sends nothing for S seconds (or does not open within S) is gone (default {LIVE_TIMEOUT_S:g})")
     d = LiveSettings()
     k = p.add_argument_group("live knobs")
     k.add_argument("--size", type=int, help=f"long side of the dream in px, {LIVE_SIZE_RANGE[0]}..{LIVE_SIZE_RANGE[1]} "
@@ -114,8 +116,8 @@ def main(argv: Sequence[str], parser_class=argparse.ArgumentParser, cancel=None)
         raise DreamvidError("--realtime plays a file at its own rate; a camera is real time already: leave it out")
     if not a.output and not a.window:
         raise DreamvidError("give -o OUTPUT (.mp4, .webm, .gif or folder/) to record, or --window to watch")
-    if a.frames is not None and a.frames < 1 or a.seconds is not None and a.seconds <= 0:
-        raise DreamvidError("--frames and --seconds must be > 0")
+    if a.frames is not None and a.frames < 1 or a.seconds is not None and a.seconds <= 0 or a.timeout <= 0:
+        raise DreamvidError("--frames, --seconds and --timeout must be > 0")
     live = live_settings(a)
     layers = tuple(parse_layer_weights(a.layers)) if a.layers else None
     settings = settings_from_preset(a.preset, model=a.model, layers=layers, seed=a.seed)
@@ -124,7 +126,7 @@ def main(argv: Sequence[str], parser_class=argparse.ArgumentParser, cancel=None)
     if a.output:
         output_kind(a.output)  # a bad extension fails before the model loads
     stop = threading.Event()
-    window = _Window(stop) if a.window else None
+    window: Optional[_Window] = None
     bar: Optional[tqdm] = None
 
     def on_event(e):
@@ -137,11 +139,14 @@ def main(argv: Sequence[str], parser_class=argparse.ArgumentParser, cancel=None)
             bar.set_postfix_str(f"{e.rate:.1f} frames/s, latency {e.latency:.2f} s, dropped {e.dropped}", refresh=False)
             bar.update(1)
 
-    source = a.source if a.camera is None else a.camera
+    from ..io.streams import open_live
+    source = open_live(a.source if a.camera is None else a.camera, a.realtime, a.timeout, run.max_pixels)
     try:
+        window = _Window(stop) if a.window else None
         result = run_live(source, a.output, settings, live, run, realtime=a.realtime, seconds=a.seconds,
                           max_frames=a.frames, on_event=on_event, cancel=_EitherStop(cancel, stop))
     finally:
+        source.close()
         if bar is not None:
             bar.close()
         if window is not None:

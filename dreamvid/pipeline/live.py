@@ -124,7 +124,8 @@ class LiveResult:
 
     @property
     def dropped(self) -> int:
-        return max(0, self.received - len(self.dreamed))
+        """Frames that arrived before the last one dreamed and were not dreamed."""
+        return self.dreamed[-1] + 1 - len(self.dreamed) if self.dreamed else 0
 
     @property
     def fps(self) -> float:
@@ -233,4 +234,4 @@ def _loop(src: LiveSource, carry: LiveCarry, knobs: LiveKnobs, reporter: Reporte
         if recorder is not None:
             recorder.show(dream, now)
         reporter.emit("frame", index=f.index, total=max_frames, frame=dream, rate=stats.add(now),
-                      latency=now - f.time, dropped=max(0, src.received - len(result.dreamed)))
+                      latency=now - f.time, dropped=result.dropped)
