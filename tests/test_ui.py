@@ -96,12 +96,24 @@ def client(server):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def camera_clip(tmp_path_factory):
+    """What the browser's fake camera shows: the bunny sample as Y4M at 320x180 (Chromium loops it)."""
+    from conftest import ffmpeg
+    path = tmp_path_factory.mktemp("camera") / "camera.y4m"
+    ffmpeg("-i", str(BUNNY), "-vf", "scale=320:180", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(camera_clip):
     sync_api = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        # A fake camera fed from a video file, granted without a prompt (the Live tab's test).
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera_clip}"])
         yield b
         b.close()
 
@@ -109,7 +121,8 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     """A fresh page on the server; any request off this machine is refused and recorded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
+                                  permissions=["camera"])
     pg = context.new_page()
     pg.offsite = []
 
@@ -172,11 +185,15 @@ def new_checkpoint(work: Path, before, timeout=90):
 
 # ----------------------------------------------------------------------------------- in a browser
 
-def test_page_is_titled_offline_and_has_three_tabs(page, server):
+def test_page_is_titled_offline_and_has_four_tabs(page, server):
     assert page.title() == "dreamvid"
-    for name in ("Image", "Video", "Zoom loop"):
+    for name in ("Image", "Video", "Zoom loop", "Live"):
         assert page.get_by_role("tab", name=name).is_visible()
-    page.wait_for_load_state("networkidle")
+    # Not "networkidle": the Live tab's stream event keeps Gradio's heartbeat connection open.
+    page.wait_for_load_state("load")
+    page.get_by_role("tab", name="Live").click()
+    page.wait_for_selector("#live-camera")
+    time.sleep(2)
     assert page.offsite == [], "the page asked for assets off this machine"
 
 
@@ -292,6 +309,56 @@ def test_video_preview_sheet_before_the_render(page, server):
 
 
 # ---------------------------------------------------------------------------------------- the API
+
+def _live_stats(pg):
+    s = pg.locator("#live-stats")
+    return {k: s.get_attribute(f"data-{k}") for k in ("fps", "latency", "state")}, s.inner_text()
+
+
+def test_live_tab_dreams_the_camera_records_and_stops(page, server):
+    """The fake camera streams into the Live tab: dreamed frames (at the live size, changing) for
+    20 s, frames/s and latency on the page, a recording that decodes, and Stop stops."""
+    import cv2
+    page.get_by_role("tab", name="Live").click()
+    page.click("#live-camera [title='grant webcam access'] button")
+    page.click("#live-camera button.capture-button")
+    page.wait_for_selector("#live-stats[data-latency]", timeout=60_000)  # the first dream
+    seen, fps, latency, t0 = {}, [], [], time.monotonic()
+    while time.monotonic() - t0 < 20:
+        src = page.eval_on_selector("#live-output img", "e => e.src")
+        if src not in seen:
+            status_code, body = _get(src)
+            assert status_code == 200
+            seen[src] = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        stats, text = _live_stats(page)
+        if stats["latency"] is not None:
+            fps.append(float(stats["fps"]))
+            latency.append(float(stats["latency"]))
+        if 5 < time.monotonic() - t0 and page.inner_text("#live-record") == "Record" and len(fps) > 3 \
+                and time.monotonic() - t0 < 6:
+            page.click("#live-record")
+        if time.monotonic() - t0 > 12 and page.inner_text("#live-record") == "Stop recording":
+            page.click("#live-record")
+        time.sleep(0.25)
+    frames = list(seen.values())
+    assert len(frames) >= 10, f"the page showed {len(frames)} dreams in 20 s"
+    assert all(f.shape == (90, 160, 3) for f in frames)  # the default live size, long side 160
+    changes = [np.abs(a.astype(int) - b).mean() for a, b in zip(frames, frames[1:])]
+    assert min(changes) > 0.5 and "frames/s" in text and "latency" in text
+    assert np.median(fps) > 0.5 and 0 < np.median(latency) < 5, (fps, latency)
+    page.wait_for_function("document.querySelector('#live-files').innerText.includes('.mp4')")
+    recording = next(server.work.glob("jobs/live-*/live-*.mp4"))
+    cap, n = cv2.VideoCapture(str(recording)), 0
+    while cap.read()[0]:
+        n += 1
+    assert n >= 20  # about 7 s at 10 frames/s, each dream held for as long as it was shown
+    page.click("#live-stop")
+    page.wait_for_selector("#live-stats[data-state=stopped]")
+    page.wait_for_selector("#live-camera [title='start recording']")  # the camera's stream stopped too
+    time.sleep(2)
+    assert _live_stats(page)[0]["state"] == "stopped"  # and nothing restarted it
+    page.screenshot(path=str(server.work / "live_tab.png"))
+
 
 def test_api_dream_image(client, server):
     out = client.predict(handle_file(str(COFFEE)), "dreamy", max_side="96", **TINY, api_name="/dream_image")

@@ -1,11 +1,12 @@
 """The page's layout: the Gradio Blocks with one tab per kind (Image, Video, Zoom loop), their
-fields, buttons, status and results, and the handlers that turn them into jobs."""
+fields, buttons, status and results, and the handlers that turn them into jobs; the Live tab
+is live.py's."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional
 
 from ...config.presets import DEFAULT_PRESET, PRESETS, get_preset
 from ...config.settings import (DEFAULT_LAYERS, FLOW_METHODS, PREVIEW_COUNT, MaskSettings, VideoSettings,
@@ -14,6 +15,7 @@ from ...errors import Cancelled, DreamvidError
 from .api import _api_function, _takes_request
 from .fields import LABELS, SCHEDULE_INFO, TAB_FIELDS, error_text, preset_hints
 from .jobs import Jobs, Update, _upload_path
+from .live import LiveHub, build_live_tab
 from .status import IDLE_HTML
 
 #: Bundled samples (present in a source checkout; the page lists the ones it finds).
@@ -29,6 +31,7 @@ CSS = """
 .dv-probe { font-size: var(--text-sm); min-height: 1.5em; }
 .dv-hint { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 footer { display: none !important; }
+#live-output img { width: 100%; height: 100%; object-fit: contain; image-rendering: auto; }
 """
 
 
@@ -56,10 +59,11 @@ def _describe_upload(kind: str, upload: Any) -> str:
         return "⚠ " + error_text(e).replace(path, name)
 
 
-def build_app(jobs: Jobs):
-    """The Gradio Blocks of the page (not launched)."""
+def build_app(jobs: Jobs, live: Optional[LiveHub] = None):
+    """The Gradio Blocks of the page (not launched); `live`: the Live tab's sessions (a new hub when None)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
+    live = live or LiveHub(jobs)
 
     from ...io.images import IMAGE_EXTS
 
@@ -268,5 +272,6 @@ def build_app(jobs: Jobs):
                 api_btn = gr.Button(visible=False, elem_id=f"{kind}-api")
                 api_btn.click(api_fn, inputs, result, concurrency_id="device", concurrency_limit=1,
                               api_name={"image": "dream_image", "video": "dream_video", "zoom": "zoom_loop"}[kind])
+        build_live_tab(gr, live, session_of)
     demo.queue(default_concurrency_limit=1)
     return demo

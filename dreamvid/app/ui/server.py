@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .jobs import Jobs
+from .live import LiveHub
 from .page import CSS, SAMPLES, build_app
 
 DEFAULT_HOST = "127.0.0.1"
@@ -34,7 +35,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, work_dir: Optional
     os.environ.setdefault("GRADIO_TEMP_DIR", str(uploads))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     jobs = Jobs(str(work), device)
-    demo = build_app(jobs)
+    live = LiveHub(jobs)
+    demo = build_app(jobs, live)
     import gradio as gr
 
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -60,5 +62,6 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, work_dir: Optional
     except KeyboardInterrupt:  # serve() called from Python without a stop event
         pass
     finally:
+        live.shutdown()
         jobs.shutdown()
         demo.close()
