@@ -23,7 +23,8 @@ _EXPORTS = {
     "PRESETS": "config.presets", "DEFAULT_PRESET": "config.presets", "settings_from_preset": "config.presets",
     "DreamvidError": "errors", "Cancelled": "errors", "SettingError": "errors",
     "render_segment": "pipeline.video", "join_segments": "pipeline.video", "Event": "pipeline.events",
-    "render_distributed": "dist",
+    "render_distributed": "dist", "run_live": "pipeline.live", "LiveKnobs": "pipeline.live",
+    "LiveSettings": "config.settings",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

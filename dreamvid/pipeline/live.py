@@ -28,8 +28,9 @@ from ..engine.dreamer import Dreamer
 from ..engine.transforms import carried_dream
 from ..errors import Cancelled
 from ..io.streams import LiveFrame, LiveSource, SourceLost, open_live
-from ..temporal.carry import carried_target, estimate_flows, temporal_init
-from ..temporal.flow import FlowEstimator
+from ..temporal.anchor import REFRESH_BELOW, Anchor
+from ..temporal.carry import anchored_carry, carried_target, estimate_flows, temporal_init
+from ..temporal.flow import FlowEstimator, occlusion_mask
 from .common import build_dreamer
 from .events import CancelToken, EventHandler, Reporter
 from .recorder import Recorder
@@ -68,10 +69,14 @@ class LiveCarry:
         self.estimator = FlowEstimator("dis")
         self._prev_raw: Optional[np.ndarray] = None
         self._prev_dream: Optional[np.ndarray] = None
+        # As a video render: the carried dream is sampled once from an anchor along the composed
+        # flows (temporal/anchor.py), so it does not blur away frame after frame.
+        self._anchor: Optional[Anchor] = None
+        self._since_anchor = 0
         self.cut = True
 
     def reset(self) -> None:
-        self._prev_raw = self._prev_dream = None
+        self._prev_raw = self._prev_dream = self._anchor = None
 
     def dream(self, rgb: np.ndarray, index: int, live: LiveSettings, on_step=None) -> np.ndarray:
         raw = to_unit(resize_to_max_side(rgb, live.size))
@@ -95,16 +100,37 @@ class LiveCarry:
                                extra=term, on_step=on_step)
         frame = quantize(out)
         self._prev_raw, self._prev_dream = raw, to_unit(frame)
+        self._next_anchor(index, raw)
         return frame
+
+    def _next_anchor(self, index: int, raw: np.ndarray) -> None:
+        """A new anchor at a cut, every carry_anchor dreamed frames, and where the old one carries
+        less than REFRESH_BELOW of the frame (as VideoJob._next_anchor)."""
+        every = self.video.carry_anchor
+        self._since_anchor += 1
+        if not every:
+            self._anchor = None
+        elif (self.cut or self._anchor is None or self._since_anchor >= every
+              or self._anchor.trusted_share < REFRESH_BELOW):
+            self._anchor = Anchor(index, self._prev_dream - raw, self.video.carry_kernel)
+            self._since_anchor = 0
 
     def _carry(self, raw: np.ndarray, live: LiveSettings):
         """(init, target, mask) carried from the previous dreamed frame, or None: dream afresh."""
         if self._prev_raw is None or self._prev_raw.shape != raw.shape or live.blend == 0:
+            self._anchor = None
             return None
         flows = estimate_flows(self.estimator, raw, self._prev_raw)
-        c = temporal_init(raw, self._prev_raw, self._prev_dream, None, live.blend, flows=flows)
-        if float(c.mask.mean()) < live.cut_below:
+        mask = occlusion_mask(flows.forward, flows.backward)
+        if float(mask.mean()) < live.cut_below:
+            self._anchor = None
             return None  # the camera swung or the scene changed: nothing carries over
+        if self._anchor is not None:
+            self._anchor.follow(flows.backward, mask)
+            init, target = anchored_carry(raw, self._prev_raw, self._prev_dream, flows, mask, self._anchor,
+                                          live.blend)
+            return init, target, mask
+        c = temporal_init(raw, self._prev_raw, self._prev_dream, None, live.blend, flows=flows)
         target = carried_target(raw, self._prev_raw, self._prev_dream, flows, c.mask)
         return c.init, target, c.mask
 

@@ -113,7 +113,10 @@ class LiveSession:
             rec, self.recorder = self.recorder, None
         if rec is None:
             return None
-        return Path(rec.close(time.monotonic())) if rec.shown else (rec.abort() or None)
+        if not rec.shown:
+            rec.abort()
+            return None
+        return Path(rec.close(time.monotonic()))
 
     def snapshot(self) -> Optional[Path]:
         with self._lock:
