@@ -268,7 +268,9 @@ def test_a_stalled_worker_that_wakes_cannot_overwrite_the_newer_attempt(ray_sess
     """Fencing: a worker SIGSTOPped mid-segment has its segment handed to another (a new attempt
     with a folder of its own); woken (SIGCONT) while the new attempt renders, it finishes into its
     old folder, which nothing reads: the output equals the undisturbed render."""
-    clip = make_video(tmp_path, size="96x64", frames=12)
+    # Frames large enough that a segment outlasts the first frame's report even on a fast machine
+    # (at 96x64 a worker could finish its segment before the stop landed: nothing to hand over).
+    clip = make_video(tmp_path, size="192x128", frames=12)
     stopped, events = [], []
     run = RunOptions(device="cpu", chunk_frames=None, keep_frames=True)
 
