@@ -75,9 +75,6 @@ class LiveCarry:
         self._since_anchor = 0
         self.cut = True
 
-    def reset(self) -> None:
-        self._prev_raw = self._prev_dream = self._anchor = None
-
     def dream(self, rgb: np.ndarray, index: int, live: LiveSettings, on_step=None) -> np.ndarray:
         raw = to_unit(resize_to_max_side(rgb, live.size))
         settings = self.dreamer.settings

@@ -86,6 +86,15 @@ class Jobs:
         self._device = threading.Lock()  # one render at a time, whatever the web server does
         self.closing = threading.Event()
 
+    # -- the device: one render (or live dream) at a time ---------------------------------------
+
+    def try_hold_device(self) -> bool:
+        """Take the device for work outside a job (the Live tab) if no render holds it; True if taken."""
+        return self._device.acquire(blocking=False)
+
+    def release_device(self) -> None:
+        self._device.release()
+
     # -- cancel tokens: one per job, found by the page session that started it ---------------
 
     def arm(self, session: str) -> None:

@@ -180,7 +180,7 @@ class LiveHub:
             s = self.sessions.get(key)
             if s is not None and not s.stop.is_set():
                 return s
-            if not self.jobs._device.acquire(blocking=False):
+            if not self.jobs.try_hold_device():
                 raise DreamvidError("a render is running on this machine: live dreaming starts when it has "
                                     "finished (or cancel it)")
             s = self.sessions[key] = LiveSession(self, key, preset or DEFAULT_PRESET, live)
@@ -192,7 +192,7 @@ class LiveHub:
             if self.sessions.get(s.key) is s and s.error is None:
                 del self.sessions[s.key]
         s.source.close()
-        self.jobs._device.release()
+        self.jobs.release_device()
 
     def held_back(self, key: str) -> bool:
         """True for a frame of a stream that was stopped and is still sending (see RESTART_GAP_S)."""
