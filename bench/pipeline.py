@@ -113,7 +113,8 @@ def instrumented(timers: Timers, overlap: bool = True):
     saved = {(render, "open_source"): render.open_source, (render, "temporal_init"): render.temporal_init,
              (render, "carried_target"): render.carried_target, (ahead, "estimate_flows"): ahead.estimate_flows,
              (ahead, "result"): ahead.result, (job, "open_sink"): job.open_sink,
-             (job, "FfmpegSink"): job.FfmpegSink}
+             (job, "FfmpegSink"): job.FfmpegSink, (render, "anchored_carry"): render.anchored_carry,
+             (render, "occlusion_mask"): render.occlusion_mask, (render.Anchor, "follow"): render.Anchor.follow}
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
 
     def save_timed(self, *a, **k):
@@ -145,6 +146,10 @@ def instrumented(timers: Timers, overlap: bool = True):
     job.FfmpegSink = timed_sink(saved[job, "FfmpegSink"])  # a streamed render's chunk encodes
     render.temporal_init = timers.wrap("warp_mask", saved[render, "temporal_init"])
     render.carried_target = timers.wrap("target", saved[render, "carried_target"])
+    # The anchored carry (the default): its mask, the anchor's step along the flow, the sampling.
+    render.occlusion_mask = timers.wrap("warp_mask", saved[render, "occlusion_mask"])
+    render.Anchor.follow = timers.wrap("warp_mask", saved[render.Anchor, "follow"])
+    render.anchored_carry = timers.wrap("target", saved[render, "anchored_carry"])
     ahead.estimate_flows = timers.wrap("flows", saved[ahead, "estimate_flows"])
     ahead.result = timers.wrap("flow_wait", saved[ahead, "result"])
     Checkpoint.save = timers.wrap("save", save_timed)
