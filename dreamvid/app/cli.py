@@ -123,7 +123,7 @@ def _add_dist_flags(p: argparse.ArgumentParser, zoom: bool = False) -> None:
 
 def build_main_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dreamvid", description="DeepDream for images, videos, frame folders and zoom loops. "
-                "'dreamvid zoom --help' for infinite-zoom loops.")
+                "'dreamvid zoom --help' for infinite-zoom loops, 'dreamvid live --help' for cameras and streams.")
     p.add_argument("input", nargs="*", help="image, video, folder of frames, or a quoted glob; several inputs, "
                    "a folder of videos or a glob of videos make a batch (-o names a folder)")
     p.add_argument("-o", "--output", help="output .png/.jpg, .mp4, .webm, .gif or folder/ (a batch: a folder)")
