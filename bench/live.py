@@ -1,7 +1,13 @@
 """Live dreams on this machine: frames/s, latency and drops, and flicker against an offline render.
 
     python bench/live.py [--sizes 160,192,240] [--seconds 8] [--flicker-size 160]
-                         [--eval-python .venv-eval/bin/python] [--clips-dir DIR]
+                         [--eval-python .venv-eval/bin/python] [--clips bunny,world,pan,cut]
+    python bench/live.py --page [--seconds 20]     # the web page's Live tab in Chromium
+
+--page: starts ``dreamvid ui`` and Debian's Chromium (Playwright, the ``[test]`` extra) with a fake
+camera fed from the bunny clip (320x180 Y4M), streams into the Live tab for --seconds and prints the
+frames/s and latency the page shows (once a second, and their medians). The browser runs on the
+same machine, so its own work is part of the figure.
 
 Each clip is played in real time (``run_live(..., realtime=True)``, the default model and preset,
 the default LiveSettings but the size) and the run reports frames/s (dreamed frames over the run),
@@ -142,6 +148,58 @@ def flicker(name, path, result, live_dir, work, dreamer, eval_python):
     return stats, how
 
 
+def page(seconds: float) -> int:
+    """The Live tab's frames/s and latency as the page shows them (see the module doc)."""
+    import shutil
+    import socket
+    import urllib.request
+    from playwright.sync_api import sync_playwright
+    with tempfile.TemporaryDirectory(prefix="dreamvid-live-page-") as work:
+        cam = os.path.join(work, "camera.y4m")
+        from dreamvid.io.ffmpeg import ffmpeg_exe
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", os.path.join(SAMPLES, "bunny.mp4"), "-vf",
+                        "scale=320:180", "-pix_fmt", "yuv420p", cam], check=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/"
+        server = subprocess.Popen([sys.executable, "-m", "dreamvid", "ui", "--port", str(port), "--work-dir",
+                                   os.path.join(work, "ui")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(url, timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            with sync_playwright() as p:
+                b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
+                                      args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                                            f"--use-file-for-fake-video-capture={cam}"])
+                pg = b.new_context(permissions=["camera"]).new_page()
+                pg.goto(url)
+                pg.click("#live-tab-button")
+                pg.click("#live-camera [title='grant webcam access'] button")
+                pg.click("#live-camera button.capture-button")
+                pg.wait_for_selector("#live-stats[data-latency]", timeout=120_000)
+                fps, lat = [], []
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < seconds:
+                    time.sleep(1)
+                    el = pg.locator("#live-stats")
+                    fps.append(float(el.get_attribute("data-fps") or 0))
+                    lat.append(float(el.get_attribute("data-latency") or 0))
+                    print(f"  {time.monotonic() - t0:5.1f} s  {pg.inner_text('#live-stats')}", flush=True)
+                pg.click("#live-stop")
+                b.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    print(f"page, default Live settings (160 px), {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}: "
+          f"median {np.median(fps):.1f} frames/s, latency {np.median(lat):.3f} s")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="160,192,240")
@@ -150,7 +208,10 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-python", help="a Python with opencv-contrib for DeepFlow evaluation flows")
     ap.add_argument("--clips", help="comma-separated subset of bunny,world,pan,cut")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--page", action="store_true", help="measure the web page's Live tab instead")
     a = ap.parse_args(argv)
+    if a.page:
+        return page(a.seconds if a.seconds != 8.0 else 20.0)
     sizes = [int(s) for s in a.sizes.split(",")]
     dreamer = build_dreamer(None, RunOptions(device=a.device), None)
     load = os.getloadavg()[0]
