@@ -186,3 +186,28 @@ def test_dreamvid_live_records_a_realtime_file(tmp_path):
     assert "frames/s" in p.stderr and "latency" in p.stderr and "recorded" in p.stderr
     frames = decode(out)
     assert 20 <= len(frames) <= 75 and frames[0].shape == (72, 128, 3)  # up to the clip's 2 s at 25 fps
+
+
+def test_a_page_live_dream_whose_camera_goes_quiet_stops_and_frees_the_device(tmp_path, dreamer):
+    """The Live tab's session (no browser): frames pushed, dreamed; then none for idle_stop_s: the
+    dream stops by itself and a render may take the device again."""
+    import time
+    from dreamvid.app.ui.jobs import Jobs
+    from dreamvid.app.ui.live import LiveHub
+    jobs = Jobs(str(tmp_path / "work"), "cpu")
+    hub = LiveHub(jobs)
+    hub.idle_stop_s = 1.0
+    hub.dreamer = lambda settings: dreamer
+    s = hub.start("page", "dreamy", LiveSettings())
+    assert not jobs.try_hold_device()  # the live dream holds it
+    frame = decode(SAMPLE)[0]
+    deadline = time.monotonic() + 60
+    while s.seq < 2 and time.monotonic() < deadline:
+        s.last_push = time.monotonic()
+        s.source.push(frame)
+        time.sleep(0.05)
+    assert s.seq >= 2 and s.latest.shape == (90, 160, 3)
+    s.thread.join(timeout=30)  # nothing pushed any more
+    assert not s.thread.is_alive() and s.error is None
+    assert jobs.try_hold_device()
+    jobs.release_device()

@@ -78,7 +78,7 @@ class LiveSession:
         try:
             settings = settings_from_preset(self.preset)
             run_live(self.source, settings=settings, run=self.hub.jobs.run_options, knobs=self.knobs,
-                     dreamer=self.hub.dreamer(settings), on_event=self._on_event, cancel=self.stop)
+                     dreamer=self.hub.dreamer(settings), on_event=self._on_event, cancel=self)
         except DreamvidError as e:
             self.error = str(e)
         except Exception as e:  # shown on the page: a live dream must not die silently
@@ -88,6 +88,13 @@ class LiveSession:
             self.finish_recording()
             self.hub.release(self)
 
+    def is_set(self) -> bool:
+        """The live dream's cancel token: Stop, or a camera that sent nothing for idle_stop_s (the
+        tab closed, the stream stopped): the loop checks it between frames and ascent steps."""
+        if not self.stop.is_set() and time.monotonic() - self.last_push > self.hub.idle_stop_s:
+            self.stop.set()
+        return self.stop.is_set()
+
     def _on_event(self, e) -> None:
         if e.kind != "frame":
             return
@@ -96,8 +103,6 @@ class LiveSession:
             self.rate, self.latency, self.dropped = e.rate, e.latency, e.dropped
             if self.recorder is not None:
                 self.recorder.show(e.frame, time.monotonic())
-        if time.monotonic() - self.last_push > IDLE_STOP_S:
-            self.stop.set()  # the camera went away (the tab closed, the stream stopped)
 
     def start_recording(self) -> Path:
         from ...pipeline.recorder import Recorder
@@ -143,6 +148,7 @@ class LiveHub:
     """The page's live sessions (one dreaming at a time: it holds the device) and their dreamer."""
 
     record_fps = 10  # a recording's rate: the page shows at most 1 / STREAM_EVERY frames a second
+    idle_stop_s = IDLE_STOP_S
 
     def __init__(self, jobs: Jobs):
         self.jobs = jobs
