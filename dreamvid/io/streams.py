@@ -157,6 +157,8 @@ class LiveSource:
         self._end(self._error)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.timeout_s + 1)
+            if self._thread.is_alive():
+                return  # stuck in a read (a hung camera): releasing under it could crash OpenCV
         if self._cap is not None:
             self._cap.release()
             self._cap = None
