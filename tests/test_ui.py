@@ -142,7 +142,17 @@ def page(browser, server):
 
 
 def fill(pg, elem_id: str, text: str) -> None:
-    pg.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(text)
+    """Type into a field and leave it; again if the page re-rendered it meanwhile (a field in an
+    accordion that just opened can be mounted anew, dropping the value: 1 preview in 3 ran with the
+    default frames)."""
+    for _ in range(5):
+        box = pg.locator(f"#{elem_id} textarea, #{elem_id} input").first
+        box.fill(text)
+        box.press("Tab")
+        time.sleep(0.2)
+        if pg.locator(f"#{elem_id} textarea, #{elem_id} input").first.input_value() == text:
+            return
+    raise AssertionError(f"#{elem_id} did not keep {text!r}")
 
 
 def status(pg, kind: str):
