@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from dreamvid.config.settings import LiveSettings
-from dreamvid.errors import DreamvidError, SettingError
-from dreamvid.io.streams import SourceLost, open_live, push_source
+from dreamvid.errors import SettingError
+from dreamvid.io.streams import SourceLost, push_source
 from dreamvid.pipeline.live import LiveCarry, LiveKnobs, run_live
 from dreamvid.pipeline.common import build_dreamer
 from dreamvid.config.settings import RunOptions

@@ -118,18 +118,19 @@ class LiveCarry:
             self._anchor = None
             return None
         flows = estimate_flows(self.estimator, raw, self._prev_raw)
-        mask = occlusion_mask(flows.forward, flows.backward)
+        if self._anchor is None:  # carry_anchor 0: the one-step carry (temporal_init makes the mask)
+            c = temporal_init(raw, self._prev_raw, self._prev_dream, None, live.blend, flows=flows)
+            init, mask = c.init, c.mask
+        else:
+            mask = occlusion_mask(flows.forward, flows.backward)
         if float(mask.mean()) < live.cut_below:
             self._anchor = None
             return None  # the camera swung or the scene changed: nothing carries over
-        if self._anchor is not None:
-            self._anchor.follow(flows.backward, mask)
-            init, target = anchored_carry(raw, self._prev_raw, self._prev_dream, flows, mask, self._anchor,
-                                          live.blend)
-            return init, target, mask
-        c = temporal_init(raw, self._prev_raw, self._prev_dream, None, live.blend, flows=flows)
-        target = carried_target(raw, self._prev_raw, self._prev_dream, flows, c.mask)
-        return c.init, target, c.mask
+        if self._anchor is None:
+            return init, carried_target(raw, self._prev_raw, self._prev_dream, flows, mask), mask
+        self._anchor.follow(flows.backward, mask)
+        init, target = anchored_carry(raw, self._prev_raw, self._prev_dream, flows, mask, self._anchor, live.blend)
+        return init, target, mask
 
 
 @dataclass
@@ -159,7 +160,7 @@ class LiveResult:
 
 
 class LiveStats:
-    """Frames/s over the last RATE_WINDOW shown frames and the latest latency."""
+    """Frames/s over the last RATE_WINDOW shown frames."""
 
     def __init__(self):
         self._times: deque = deque(maxlen=RATE_WINDOW)
@@ -175,7 +176,7 @@ def run_live(source: Union[str, LiveSource], output: Optional[str] = None,
              run: Optional[RunOptions] = None, dreamer: Optional[Dreamer] = None, *,
              realtime: bool = False, knobs: Optional[LiveKnobs] = None, seconds: Optional[float] = None,
              max_frames: Optional[int] = None, on_event: Optional[EventHandler] = None,
-             cancel: Optional[CancelToken] = None, recorder: Optional[Recorder] = None) -> LiveResult:
+             cancel: Optional[CancelToken] = None) -> LiveResult:
     """Dream `source` live until it ends, `seconds` pass, `max_frames` are dreamed or `cancel` is set.
 
     source: a camera index ("0"), a stream URL, a video file (played at its own rate when
@@ -190,29 +191,33 @@ def run_live(source: Union[str, LiveSource], output: Optional[str] = None,
     run = run or RunOptions()
     reporter = Reporter(on_event, cancel)
     src = source if isinstance(source, LiveSource) else open_live(source, realtime, max_pixels=run.max_pixels)
-    result = LiveResult()
+    result, recorder = LiveResult(), None
     try:
-        if output is not None and recorder is None:
+        if output is not None:
             recorder = Recorder(output, src.fps, run.quality)
         carry = LiveCarry(build_dreamer(settings, run, dreamer))
         reporter.emit("start", total=max_frames, resumed_at=0, output=output)
         src.start()  # after the model has loaded: a file played in real time starts its clock now
         result.started = time.monotonic()
         _loop(src, carry, knobs, reporter, result, recorder, seconds, max_frames)
-    except BaseException as e:
-        result.ended = time.monotonic()
-        result.received = src.received
-        src.close()
-        saved = _close_recording(recorder, result)
-        if isinstance(e, SourceLost) and saved:
-            raise SourceLost(f"{e} (the recording so far is in {saved})") from None
+    except SourceLost as e:
+        if _finish(src, recorder, result):
+            raise SourceLost(f"{e} (the recording so far is in {result.output})") from None
         raise
+    except BaseException:
+        _finish(src, recorder, result)
+        raise
+    _finish(src, recorder, result)
+    reporter.emit("done", output=result.output)
+    return result
+
+
+def _finish(src: LiveSource, recorder: Optional[Recorder], result: LiveResult) -> Optional[str]:
+    """Stop the source and publish the recording (result.output; None without one or a frame)."""
     result.ended = time.monotonic()
     result.received = src.received
     src.close()
-    result.output = _close_recording(recorder, result)
-    reporter.emit("done", output=result.output)
-    return result
+    return _close_recording(recorder, result)
 
 
 def _close_recording(recorder: Optional[Recorder], result: LiveResult) -> Optional[str]:
@@ -230,10 +235,6 @@ def _loop(src: LiveSource, carry: LiveCarry, knobs: LiveKnobs, reporter: Reporte
     stats, last = LiveStats(), -1
     deadline = None if seconds is None else result.started + seconds
 
-    def on_step():
-        if reporter.cancelled:
-            raise Cancelled("stopped")
-
     while not reporter.cancelled:
         if max_frames is not None and len(result.dreamed) >= max_frames:
             break
@@ -245,7 +246,7 @@ def _loop(src: LiveSource, carry: LiveCarry, knobs: LiveKnobs, reporter: Reporte
                 break
             continue  # a pushed stream paused: look again (and at cancel)
         try:
-            dream = carry.dream(f.rgb, f.index, knobs.get(), on_step)
+            dream = carry.dream(f.rgb, f.index, knobs.get(), lambda: reporter.check("stopped"))
         except Cancelled:
             break
         now = time.monotonic()

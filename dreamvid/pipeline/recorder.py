@@ -67,7 +67,7 @@ class Recorder:
             return None
         if self.kind != "folder":
             self._fill_to(max(t, self._t0 + self.slots / float(self.fps)))
-            if self.slots == 0 or self._sink.frames_written == 0:
+            if self.slots == 0:  # closed the instant the first dream was shown
                 self._sink.write(self._current)
                 self.slots += 1
         self._sink.close()

@@ -15,6 +15,7 @@ ready (the browser's upload and display add their own, a frame interval or two).
 
 from __future__ import annotations
 
+import html
 import sys
 import threading
 import time
@@ -135,7 +136,7 @@ class LiveSession:
 
     def status_html(self) -> str:
         if self.error:
-            return f'<div class="dv-line" data-state="error" id="live-error">⚠ {_escape(self.error)}</div>'
+            return f'<div class="dv-line" data-state="error" id="live-error">⚠ {html.escape(self.error)}</div>'
         rec = " · ● recording" if self.recorder is not None else ""
         if self.seq == 0:
             return f'<div class="dv-line" id="live-stats" data-fps="0">starting the dream (loading the model)…{rec}</div>'
@@ -241,11 +242,6 @@ def _safe(key: str) -> str:
     return "".join(c for c in key if c.isalnum())[:32] or "local"
 
 
-def _escape(text: str) -> str:
-    import html
-    return html.escape(text)
-
-
 def build_live_tab(gr, hub: LiveHub, session_of) -> None:
     """The Live tab's components and handlers (inside the page's Blocks)."""
     from ...config.presets import PRESETS
@@ -295,13 +291,13 @@ def build_live_tab(gr, hub: LiveHub, session_of) -> None:
                 sess.last_push = time.monotonic()
                 if sess.error:
                     return gr.skip(), sess.status_html()
-                sess.knobs.set(**knobs_of(s, it, sz).to_dict())
+                sess.knobs.set(size=int(sz), iterations=int(it), strength=float(s))
                 sess.source.push(np.asarray(frame))
                 new = sess.seq != sess.shown
                 sess.shown = sess.seq
                 return (sess.latest if new else gr.skip()), sess.status_html()
             except DreamvidError as e:
-                return gr.skip(), f'<div class="dv-line" data-state="error" id="live-error">⚠ {_escape(str(e))}</div>'
+                return gr.skip(), f'<div class="dv-line" data-state="error" id="live-error">⚠ {html.escape(str(e))}</div>'
 
         def on_snapshot(request: gr.Request):
             s = hub.session(session_of(request))
