@@ -108,8 +108,8 @@ def make_clips(folder, seconds):
     return clips
 
 
-def speed(path, size, dreamer, out=None):
-    r = run_live(path, out, live=LiveSettings(size=size), dreamer=dreamer, realtime=True)
+def speed(path, size, dreamer, out=None, video=None):
+    r = run_live(path, out, live=LiveSettings(size=size), dreamer=dreamer, realtime=True, video=video)
     lat = np.asarray(r.latency)
     return r, dict(fps=r.fps, lat50=float(np.median(lat)), lat90=float(np.percentile(lat, 90)),
                    dropped=r.dropped / max(1, r.received), cuts=r.cuts, dreamed=len(r.dreamed))
@@ -209,6 +209,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", help="comma-separated subset of bunny,world,pan,cut")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--page", action="store_true", help="measure the web page's Live tab instead")
+    ap.add_argument("--carry-anchor", type=int, help="the live carry's anchor interval (0 = the one-step carry; "
+                    f"default {VideoSettings.carry_anchor}); the offline render keeps the preset's")
     a = ap.parse_args(argv)
     if a.page:
         return page(a.seconds if a.seconds != 8.0 else 20.0)
@@ -226,7 +228,8 @@ def main(argv=None) -> int:
         for name, (path, fps) in clips.items():
             for size in sizes:
                 live_dir = os.path.join(work, f"{name}-{size}-live") + "/"
-                r, s = speed(path, size, dreamer, live_dir if size == a.flicker_size else None)
+                live_video = None if a.carry_anchor is None else VideoSettings(carry_anchor=a.carry_anchor)
+                r, s = speed(path, size, dreamer, live_dir if size == a.flicker_size else None, live_video)
                 print(f"{name:<7} {size:>5} {s['fps']:>9.1f} {s['lat50']:>10.3f} s {s['lat90']:>5.3f} s "
                       f"{s['dropped']:>7.0%} {s['cuts']:>5}", flush=True)
                 if size == a.flicker_size:

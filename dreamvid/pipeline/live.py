@@ -176,14 +176,15 @@ def run_live(source: Union[str, LiveSource], output: Optional[str] = None,
              run: Optional[RunOptions] = None, dreamer: Optional[Dreamer] = None, *,
              realtime: bool = False, knobs: Optional[LiveKnobs] = None, seconds: Optional[float] = None,
              max_frames: Optional[int] = None, on_event: Optional[EventHandler] = None,
-             cancel: Optional[CancelToken] = None) -> LiveResult:
+             cancel: Optional[CancelToken] = None, video: Optional[VideoSettings] = None) -> LiveResult:
     """Dream `source` live until it ends, `seconds` pass, `max_frames` are dreamed or `cancel` is set.
 
     source: a camera index ("0"), a stream URL, a video file (played at its own rate when
     `realtime`, else every frame in turn), or an open LiveSource (a page's pushed frames; it is
     closed at the end). output: a recording (.mp4/.webm/.gif: timing follows the wall clock;
     folder/: each dreamed frame once), or None. live / knobs: the knobs (knobs wins, and may change
-    while it runs). Each shown frame is a ``frame`` event: index = the source's frame number,
+    while it runs). video: the carry's constants (the temporal term, the anchor; default
+    VideoSettings()). Each shown frame is a ``frame`` event: index = the source's frame number,
     frame = the dream, rate (frames/s) and latency (s). A stop (cancel) ends it normally; a source
     that goes away raises SourceLost after the recording so far is saved. Returns a LiveResult.
     """
@@ -195,7 +196,7 @@ def run_live(source: Union[str, LiveSource], output: Optional[str] = None,
     try:
         if output is not None:
             recorder = Recorder(output, src.fps, run.quality)
-        carry = LiveCarry(build_dreamer(settings, run, dreamer))
+        carry = LiveCarry(build_dreamer(settings, run, dreamer), video)
         reporter.emit("start", total=max_frames, resumed_at=0, output=output)
         src.start()  # after the model has loaded: a file played in real time starts its clock now
         result.started = time.monotonic()
