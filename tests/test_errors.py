@@ -125,7 +125,9 @@ def test_flag_names_come_from_the_parsers():
     assert names["frame_iterations"] == "--frame-iterations"
     assert names["octave_scale"] == "--octave-scale"
     assert names["quiet"] == "--quiet"  # the long form, not -q
-    options = {o for p in (build_main_parser(), build_zoom_parser(), build_preview_parser())
+    from dreamvid.app.live_cmd import build_live_parser
+    assert names["strength"] == "--strength"  # dreamvid live's knobs too
+    options = {o for p in (build_main_parser(), build_zoom_parser(), build_preview_parser(), build_live_parser())
                for a in p._actions for o in a.option_strings}
     assert set(names.values()) <= options
 

@@ -160,7 +160,8 @@ def test_bad_sources_are_one_line_before_the_model_loads(tmp_path, capsys, monke
              (["--realtime", SAMPLE, "-o", "x.avi"], "unsupported output"),
              (["--realtime", SAMPLE], "give -o OUTPUT"),
              (["--camera", "0", "--realtime", "-o", "x.mp4"], "leave it out"),
-             (["--realtime", SAMPLE, "-o", "x.mp4", "--size", "9"], "--size must be")]
+             (["--realtime", SAMPLE, "-o", "x.mp4", "--size", "9"], "--size must be"),
+             (["--realtime", SAMPLE, "-o", "x.mp4", "--strength", "9"], "--strength must be in [0, 5]")]
     if "GUI:                           NONE" in cv2.getBuildInformation():  # opencv-python-headless
         cases.append((["--realtime", SAMPLE, "--window"], "cannot open a window here"))
     try:

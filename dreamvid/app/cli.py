@@ -220,7 +220,8 @@ def flag_names() -> Dict[str, str]:
     """Settings field -> the flag that sets it (``class_index`` -> ``--class``), read from the
     parsers' own options (an option's dest is the field it fills), so a flag is named in one place."""
     if not _FLAG_NAMES:
-        for build in (build_main_parser, build_zoom_parser, build_preview_parser):
+        from .live_cmd import build_live_parser
+        for build in (build_main_parser, build_zoom_parser, build_preview_parser, build_live_parser):
             for action in build()._actions:
                 flags = [o for o in action.option_strings if o.startswith("--")]
                 if flags:
