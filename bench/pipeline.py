@@ -7,8 +7,8 @@
 The input (default samples/bunny.mp4) is scaled to --size with ffmpeg (audio kept) into a
 temporary folder, then rendered to an .mp4 by the real ``dreamvid.pipeline.video.dream_video``. Nothing is
 re-implemented: the functions the render calls are wrapped in timers for the run —
-decode (the source's frame iterator), flow+warp+mask (``flow.estimate_flows`` and
-``flow.temporal_init``), dream (the
+decode (the source's frame iterator), flows (``carry.estimate_flows``), the carry on the device
+(``VideoJob._carry``: mask, anchor, carried init and target), dream (the
 Dreamer: first frame with the preset's full schedule, later frames with the short one),
 checkpoint save (``Checkpoint.save``) and encode (reading the checkpoint frames back, the
 ffmpeg sink's writes and its close, which finishes the encode and muxes the audio). Opening
@@ -110,11 +110,9 @@ def instrumented(timers: Timers, overlap: bool = True):
     """Wrap, for the duration, what the render calls, in timers (the calls themselves are the
     library's own, on whichever thread the pipeline runs them). `overlap` is unused: the
     sequential pipeline is RunOptions(overlap=False)."""
-    saved = {(render, "open_source"): render.open_source, (render, "temporal_init"): render.temporal_init,
-             (render, "carried_target"): render.carried_target, (ahead, "estimate_flows"): ahead.estimate_flows,
+    saved = {(render, "open_source"): render.open_source, (ahead, "estimate_flows"): ahead.estimate_flows,
              (ahead, "result"): ahead.result, (job, "open_sink"): job.open_sink,
-             (job, "FfmpegSink"): job.FfmpegSink, (render, "anchored_carry"): render.anchored_carry,
-             (render, "occlusion_mask"): render.occlusion_mask, (render.Anchor, "follow"): render.Anchor.follow}
+             (job, "FfmpegSink"): job.FfmpegSink, (render.VideoJob, "_carry"): render.VideoJob._carry}
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
 
     def save_timed(self, *a, **k):
@@ -144,12 +142,17 @@ def instrumented(timers: Timers, overlap: bool = True):
     render.open_source = open_source_timed
     job.open_sink = timed_sink(saved[job, "open_sink"])
     job.FfmpegSink = timed_sink(saved[job, "FfmpegSink"])  # a streamed render's chunk encodes
-    render.temporal_init = timers.wrap("warp_mask", saved[render, "temporal_init"])
-    render.carried_target = timers.wrap("target", saved[render, "carried_target"])
-    # The anchored carry (the default): its mask, the anchor's step along the flow, the sampling.
-    render.occlusion_mask = timers.wrap("warp_mask", saved[render, "occlusion_mask"])
-    render.Anchor.follow = timers.wrap("warp_mask", saved[render.Anchor, "follow"])
-    render.anchored_carry = timers.wrap("target", saved[render, "anchored_carry"])
+    def carry_timed(self, *a, **k):
+        # The carry on the device (upload of the flows, mask, anchor, carried init and target),
+        # without the wait for flows not estimated yet (flow_wait).
+        waited = sum(timers.t.get("flow_wait", []))
+        t0 = time.perf_counter()
+        try:
+            return saved[render.VideoJob, "_carry"](self, *a, **k)
+        finally:
+            timers.add("carry", time.perf_counter() - t0 - (sum(timers.t.get("flow_wait", [])) - waited))
+
+    render.VideoJob._carry = carry_timed
     ahead.estimate_flows = timers.wrap("flows", saved[ahead, "estimate_flows"])
     ahead.result = timers.wrap("flow_wait", saved[ahead, "result"])
     Checkpoint.save = timers.wrap("save", save_timed)
@@ -163,7 +166,7 @@ def instrumented(timers: Timers, overlap: bool = True):
 
 
 class TimedDreamer:
-    """A Dreamer whose calls are timed; everything else is the Dreamer's own."""
+    """A Dreamer whose dreams are timed; everything else is the Dreamer's own."""
 
     def __init__(self, dreamer: Dreamer, timers: Timers):
         self._d, self._timers, self.calls = dreamer, timers, 0
@@ -171,10 +174,10 @@ class TimedDreamer:
     def __getattr__(self, name):
         return getattr(self._d, name)
 
-    def __call__(self, *a, **k):
+    def dream_tensor(self, *a, **k):
         name = "dream_first" if self.calls == 0 else "dream_next"
         self.calls += 1
-        return self._timers.wrap(name, self._d)(*a, **k)
+        return self._timers.wrap(name, self._d.dream_tensor)(*a, **k)
 
 
 class SleepDreamer(TimedDreamer):
@@ -186,12 +189,11 @@ class SleepDreamer(TimedDreamer):
         super().__init__(dreamer, timers)
         self._ms = ms
 
-    def _sleep(self, rgb, *a, **k):
+    def _sleep(self, x, *a, **k):
         time.sleep(self._ms / 1000.0)
-        rgb = np.asarray(rgb)
-        return rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32, copy=True)
+        return x.clone()
 
-    def __call__(self, *a, **k):
+    def dream_tensor(self, *a, **k):
         name = "dream_first" if self.calls == 0 else "dream_next"
         self.calls += 1
         return self._timers.wrap(name, self._sleep)(*a, **k)
@@ -206,7 +208,7 @@ def stand_in(args, width: int, height: int) -> int:
     """--dream-ms: the render's frames/s with the dream replaced by a wait (see the module doc)."""
     settings = settings_from_preset(args.preset)
     video = VideoSettings(flow_max_side=args.flow_max_side)
-    stages = ("decode", "flows", "warp_mask", "target", "dream_first", "dream_next", "save", "encode")
+    stages = ("decode", "flows", "carry", "dream_first", "dream_next", "save", "encode")
     results = {}
     with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
         clip = os.path.join(tmp, "clip.mp4")
@@ -297,7 +299,7 @@ def main(argv=None) -> int:
                     run = dataclasses.replace(run_options(args.device, mode == "overlapped"), **precision)
                     render.dream_video(clip, out, settings, video, run, dreamer=TimedDreamer(dreamer, timers))
                 timers.add("total", time.perf_counter() - t0)
-                missing = {"decode", "flows", "flow_wait", "warp_mask", "dream_first", "dream_next",
+                missing = {"decode", "flows", "flow_wait", "carry", "dream_first", "dream_next",
                            "save", "encode"} - set(timers.t)
                 if missing:  # the render no longer calls what this bench wraps: fix the bench
                     raise SystemExit(f"pipeline.py: stages not observed: {', '.join(sorted(missing))}")
@@ -326,8 +328,8 @@ def main(argv=None) -> int:
 
     decode = per_frame("decode")
     flows = per_call("flows")
-    flow = min(statistics.median(a + b + c for a, b, c in zip(t["flows"], t["flow_wait"], t["warp_mask"]))
-               for t in seq)  # estimate_flows, inline, + temporal_init (+ a no-op wait)
+    flow = min(statistics.median(a + b + c for a, b, c in zip(t["flows"], t["flow_wait"], t["carry"]))
+               for t in seq)  # estimate_flows, inline, + the carry (+ a no-op wait)
     save = per_frame("save")
     encode = per_frame("encode")
     first_cold = seq[0]["dream_first"][0]  # the process's very first dream: one-off warm-ups included
@@ -347,7 +349,7 @@ def main(argv=None) -> int:
     print(f"model load (once per run)                   {load_s * 1000:9.1f} ms")
     rows = [
         ("decode", decode),
-        ("flow+warp+mask (temporal_init)", flow),
+        ("flows + carry", flow),
         ("  of which the two DIS flows", flows),
         ("dream, first frame (warm)", first_warm),
         ("dream, first frame (cold: first in process)", first_cold),
@@ -369,8 +371,8 @@ def main(argv=None) -> int:
     wait = per_call("flow_wait", ovl, how=statistics.mean)
     print(f"as shipped, flows of frame t+1 in a worker thread while frame t dreams: loop wall time "
           f"per later frame {loop_wall(ovl) * 1000:.1f} ms (sequential {loop_wall(seq) * 1000:.1f} ms); "
-          f"left on the loop's path: waiting {wait * 1000:.1f} ms + warp/mask "
-          f"{per_call('warp_mask', ovl) * 1000:.1f} ms")
+          f"left on the loop's path: waiting {wait * 1000:.1f} ms + carry "
+          f"{per_call('carry', ovl) * 1000:.1f} ms")
     print(f"whole render incl. encode: {min(t['total'][0] for t in seq):.1f} s sequential, "
           f"{min(t['total'][0] for t in ovl):.1f} s as shipped, for {n} frames")
     return 0

@@ -212,9 +212,10 @@ def fixed_costs(settings, video_settings: VideoSettings, frame: np.ndarray, thre
     lead-out frame (flows, mask, carried dream: what VideoJob does for one) in seconds, with torch
     and OpenCV on `threads` threads (the median of `repeat` runs after one warm-up call)."""
     import cv2
-    from dreamvid.core.convert import to_unit
-    from dreamvid.temporal.carry import carried_target, temporal_init
+    from dreamvid.core.convert import to_tensor
+    from dreamvid.temporal.carry import carry_one_step, estimate_flows
     from dreamvid.temporal.flow import FlowEstimator
+    from dreamvid.temporal.motion import Motion
     import torch
     from dreamvid.pipeline.video import next_schedule
     before, before_cv = torch.get_num_threads(), cv2.getNumThreads()
@@ -237,13 +238,15 @@ def fixed_costs(settings, video_settings: VideoSettings, frame: np.ndarray, thre
 
         first = timed()
         later = timed(octaves=octaves, iterations=iterations)
-        prev, cur = to_unit(frame), to_unit(frame if next_frame is None else next_frame)
-        est, dream = FlowEstimator(video_settings.flow), to_unit(frame)
+        cur_rgb = frame if next_frame is None else next_frame
+        prev, cur = to_tensor(frame, d.device), to_tensor(cur_rgb, d.device)
+        est, dream = FlowEstimator(video_settings.flow, max_side=video_settings.flow_max_side), prev
         coasts = []
         for _ in range(repeat + 1):
             t = time.perf_counter()
-            c = temporal_init(cur, prev, dream, est, video_settings.blend)
-            carried_target(cur, prev, dream, c.flows, c.mask)
+            flows = estimate_flows(est, cur_rgb, frame)
+            motion = Motion(flows.backward, flows.forward, tuple(cur.shape[-2:]), cur.device)
+            carry_one_step(cur, prev, dream, motion, video_settings.blend)
             coasts.append(time.perf_counter() - t)
         coast = statistics.median(coasts[1:])
     finally:

@@ -18,15 +18,16 @@ import time
 
 from dreamvid.config.presets import settings_from_preset
 from dreamvid.config.settings import VideoSettings
-from dreamvid.core.convert import to_tensor, to_unit
+from dreamvid.core.convert import quantize_tensor, to_tensor
 from dreamvid.core.imageops import resize_to_max_side
 from dreamvid.engine.dreamer import Dreamer
 from dreamvid.engine.transforms import carried_dream
 from dreamvid.io.sources import open_source
 from dreamvid.pipeline.video import next_schedule
 from dreamvid.temporal.anchor import Anchor
-from dreamvid.temporal.carry import anchored_carry, carried_target, estimate_flows, temporal_init
-from dreamvid.temporal.flow import FlowEstimator, occlusion_mask
+from dreamvid.temporal.carry import carry_anchored, carry_one_step, estimate_flows
+from dreamvid.temporal.flow import FlowEstimator
+from dreamvid.temporal.motion import Motion
 
 
 def main(argv=None) -> int:
@@ -40,41 +41,41 @@ def main(argv=None) -> int:
     s = settings_from_preset(None)
     d = Dreamer(s, "cpu")
     src = open_source(a.video)
-    raws = [to_unit(resize_to_max_side(f, a.max_side)) for f in src.frames(a.frame - 1, a.frame + 1)]
-    prev_raw, raw = raws
-    prev_dream = d(prev_raw, index=a.frame - 1)
-    est = FlowEstimator(v.flow)
+    rgbs = [resize_to_max_side(f, a.max_side) for f in src.frames(a.frame - 1, a.frame + 1)]
+    prev_raw, raw = (to_tensor(f, d.device) for f in rgbs)
+    prev_dream = quantize_tensor(d.dream_tensor(prev_raw, index=a.frame - 1)).float() / 255.0
+    est = FlowEstimator(v.flow, max_side=v.flow_max_side)
     octaves, iterations = next_schedule(s, v)
 
-    def term(target, mask, band):
-        return carried_dream(to_tensor(target, d.device), to_tensor(mask[..., None], d.device),
-                             v.temporal_weight, v.temporal_damping, v.temporal_fresh, band)
+    def motion():
+        flows = estimate_flows(est, rgbs[1], rgbs[0])
+        return Motion(flows.backward, flows.forward, tuple(raw.shape[-2:]), raw.device)
+
+    def term(c, band):
+        return carried_dream(c.target, c.mask, v.temporal_weight, v.temporal_damping, v.temporal_fresh, band)
 
     def later_old():
-        flows = estimate_flows(est, raw, prev_raw)
-        c = temporal_init(raw, prev_raw, prev_dream, None, v.blend, flows=flows)
-        target = carried_target(raw, prev_raw, prev_dream, c.flows, c.mask)
-        return d(c.init, index=a.frame, octaves=octaves, iterations=iterations, extra=term(target, c.mask, 0.0))
+        c = carry_one_step(raw, prev_raw, prev_dream, motion(), v.blend)
+        return d.dream_tensor(c.init, index=a.frame, octaves=octaves, iterations=iterations, extra=term(c, 0.0))
 
     def later_new():
-        flows = estimate_flows(est, raw, prev_raw)
-        mask = occlusion_mask(flows.forward, flows.backward)
-        anchor = Anchor(a.frame - 1, prev_dream - prev_raw, v.carry_kernel)
-        anchor.follow(flows.backward, mask)
-        init, target = anchored_carry(raw, prev_raw, prev_dream, flows, mask, anchor, v.blend)
-        return d(init, index=a.frame, octaves=octaves, iterations=iterations,
-                 fine_iterations=v.next_fine_iterations, extra=term(target, mask, v.temporal_band))
+        m = motion()
+        anchor = Anchor(a.frame - 1, prev_dream - prev_raw, v.carry_kernel, m.flow_size)
+        anchor.follow(m)
+        c = carry_anchored(raw, prev_raw, prev_dream, m, anchor, v.blend)
+        return d.dream_tensor(c.init, index=a.frame, octaves=octaves, iterations=iterations,
+                              fine_iterations=v.next_fine_iterations, extra=term(c, v.temporal_band))
 
     times = {"first": [], "later": [], "later, 0.2's carry": []}
     later_new(), later_old()  # warm-up
     for _ in range(a.repeat):
-        for name, fn in (("first", lambda: d(raw, index=a.frame)), ("later", later_new),
+        for name, fn in (("first", lambda: d.dream_tensor(raw, index=a.frame)), ("later", later_new),
                          ("later, 0.2's carry", later_old)):
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
     f = min(times["first"])
-    h, w = raw.shape[:2]
+    h, w = raw.shape[-2:]
     print(f"{a.video} at {w}x{h}: first frame {f:.3f} s; later frames ({octaves} octaves x {iterations} "
           "iterations + flows + carry + term):")
     for name in ("later", "later, 0.2's carry"):

@@ -37,7 +37,7 @@ def clips(tmp_path, broken=True):
 def counting(monkeypatch):
     """Count Dreamer builds and dreamed frames."""
     counts = {"built": 0, "dreamed": 0}
-    init, call = Dreamer.__init__, Dreamer.__call__
+    init, call = Dreamer.__init__, Dreamer.dream_tensor
 
     def counted_init(self, *a, **kw):
         counts["built"] += 1
@@ -47,7 +47,7 @@ def counting(monkeypatch):
         counts["dreamed"] += 1
         return call(self, *a, **kw)
     monkeypatch.setattr(Dreamer, "__init__", counted_init)
-    monkeypatch.setattr(Dreamer, "__call__", counted_call)
+    monkeypatch.setattr(Dreamer, "dream_tensor", counted_call)  # images and videos both end there
     return counts
 
 

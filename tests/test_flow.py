@@ -1,11 +1,10 @@
-"""Flow direction, warping, occlusion mask, temporal init and the temporal metrics."""
+"""Flow direction, warping, the occlusion mask and the temporal metrics (the carry: test_carry.py)."""
 
 import cv2
 import numpy as np
 import pytest
 
 from dreamvid.errors import DreamvidError
-from dreamvid.temporal.carry import temporal_init
 from dreamvid.temporal.flow import FlowEstimator, backward_flow, forward_flow, occlusion_mask, warp
 from dreamvid.temporal.metrics import dream_strength, temporal_stats, warping_error
 
@@ -127,54 +126,6 @@ def test_occlusion_mask_constants_on_exact_flows():
     assert m[19, 19] < 0.1 and m[5, 40] > 0.99
     # flows pointing out of the frame (new content at the border) are unreliable
     assert m[:, :1].max() < 0.5 and m[:1, :].max() < 0.5
-
-
-def test_temporal_init_blend_zero_returns_raw():
-    raw_prev = texture(H, W, 4)
-    raw_cur = texture(H, W, 5)
-    dream_prev = texture(H, W, 6)
-    init, mask, flows = temporal_init(raw_cur, raw_prev, dream_prev, FlowEstimator(), 0.0)
-    np.testing.assert_array_equal(init, raw_cur)
-    assert init.dtype == np.float32 and mask.shape == (H, W)
-
-
-def test_temporal_init_static_scene_equals_plain_blend():
-    raw = texture(H, W, 7)
-    dream = np.clip(raw + 0.3 * (texture(H, W, 8) - 0.5), 0, 1)
-    blend = 0.6
-    expected = np.clip(raw + blend * (dream - raw), 0, 1)
-    init, mask, flows = temporal_init(raw, raw, dream, FlowEstimator(), blend)
-    assert mask.min() == pytest.approx(1.0)
-    assert np.abs(flows.backward).max() < 0.05
-    np.testing.assert_allclose(init, expected, atol=2e-3)
-    # the no-warp baseline gives the same here, exactly
-    init0, mask0, flows0 = temporal_init(raw, raw, dream, None, blend)
-    assert flows0 is None and mask0.min() == 1.0
-    np.testing.assert_allclose(init0, expected, atol=1e-6)
-
-
-def test_temporal_init_carries_the_dream_along_the_motion():
-    dx, dy = 5, 4
-    prev8, cur8 = shifted_pair(dx, dy, seed=9)
-    raw_prev, raw_cur = prev8.astype(np.float32) / 255, cur8.astype(np.float32) / 255
-    pattern = 0.2 * (texture(H, W, 10, sigma=1.5) - 0.5)
-    dream_prev = raw_prev + pattern
-    init, mask, flows = temporal_init(raw_cur, raw_prev, dream_prev, FlowEstimator(), 1.0)
-    carried = init - raw_cur
-    moved = np.zeros_like(pattern)
-    moved[dy:, dx:] = pattern[:-dy, :-dx]  # the pattern, stuck to the content, moved by d
-    assert mse(carried, moved) < 0.05 * mse(carried, pattern)
-    assert interior(mask).mean() > 0.9
-    # pixels whose source lies outside prev (the left and top strips) get no dream
-    assert np.abs(carried[:, :dx - 2]).max() < 0.02
-    assert np.abs(carried[:dy - 2, :]).max() < 0.02
-
-
-def test_temporal_init_clips_to_unit_range():
-    raw = np.full((20, 30, 3), 0.9, np.float32)
-    dream = np.full((20, 30, 3), 1.0, np.float32)
-    init, _, _ = temporal_init(raw, raw * 0 + 0.5, dream, None, 1.0)
-    assert init.max() == 1.0 and init.dtype == np.float32
 
 
 def pan(big, n, dx):

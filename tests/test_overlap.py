@@ -99,6 +99,11 @@ def test_reduced_size_flow_keeps_the_full_grid_and_follows_a_shift():
     assert flow.shape == (200, 300, 2) and flow.dtype == np.float32
     inner = flow[30:-30, 30:-30]
     assert abs(np.median(inner[..., 0]) - 6) < 0.5 and abs(np.median(inner[..., 1]) + 4) < 0.5
+    # What a render uploads: the flow at the estimation size, in pixels of that size (half here).
+    small = est.estimate(shifted, base)
+    assert small.shape == (100, 150, 2)
+    inner = small[15:-15, 15:-15]
+    assert abs(np.median(inner[..., 0]) - 3) < 0.25 and abs(np.median(inner[..., 1]) + 2) < 0.25
     with pytest.raises(DreamvidError):
         FlowEstimator(max_side=8)
 
@@ -109,7 +114,8 @@ def test_writer_saves_in_order_and_the_manifest_follows_durable_frames(tmp_path)
     ckpt = Checkpoint(str(tmp_path / "c"), {"x": 1}, 6)
     seen = []
 
-    def after_save():  # runs in the writer's thread, after each save
+    def after_save(k, frame):  # runs in the writer's thread, after each save
+        assert np.array_equal(frame, _rgb(k))
         with open(os.path.join(ckpt.folder, MANIFEST)) as f:
             import json
             done = json.load(f)["progress"]["done"]

@@ -20,7 +20,7 @@ from conftest import decode_audio, ffmpeg, make_video
 from dreamvid.__main__ import main
 from dreamvid.engine.dreamer import Dreamer
 from dreamvid.errors import DreamvidError
-from dreamvid.temporal.carry import estimate_flows, temporal_init
+from dreamvid.temporal.carry import estimate_flows
 from dreamvid.temporal.flow import FlowEstimator
 from dreamvid.io.ffmpeg import probe
 from dreamvid.io.images import read_image, write_image
@@ -127,13 +127,13 @@ def test_dream_video_mp4_keeps_audio_and_cleans_up(tmp_path, tiny_dreamer):
 
 def test_render_schedule_first_frame_full_then_short(tmp_path, tiny_dreamer, monkeypatch):
     calls = []
-    real_call = Dreamer.__call__
+    real_call = Dreamer.dream_tensor
 
-    def recording_call(self, rgb, index=0, on_step=None, octaves=None, iterations=None, **kw):
+    def recording_call(self, x, index=0, on_step=None, octaves=None, iterations=None, **kw):
         calls.append((index, octaves, iterations))
-        return real_call(self, rgb, index, on_step, octaves, iterations, **kw)
+        return real_call(self, x, index, on_step, octaves, iterations, **kw)
 
-    monkeypatch.setattr(Dreamer, "__call__", recording_call)
+    monkeypatch.setattr(Dreamer, "dream_tensor", recording_call)
     src = make_video(tmp_path, size="64x48", frames=8)
     video = VideoSettings(start=2, end=6)
     dream_video(src, os.path.join(str(tmp_path), "out/"), tiny_dreamer.settings, video, RunOptions(),
@@ -151,16 +151,12 @@ def test_flows_computed_ahead_are_the_flows_used_inline():
     """The render estimates frame t+1's flows in a worker thread; the result must not differ."""
     big = textured(90, 70, seed=3)
     prev, cur = big[5:53, 5:69], big[8:56, 3:67]  # moved by (2, -3)
-    raw_prev, raw_cur = prev.astype(np.float32) / 255, cur.astype(np.float32) / 255
-    dream_prev = np.clip(raw_prev + 0.1 * (textured(64, 48, seed=5) / 255 - 0.5), 0, 1).astype(np.float32)
     est = FlowEstimator()
     with ThreadPoolExecutor(1) as pool:
-        flows = pool.submit(estimate_flows, est, raw_cur, raw_prev).result()
-    inline = temporal_init(raw_cur, raw_prev, dream_prev, est, 0.85)
-    ahead = temporal_init(raw_cur, raw_prev, dream_prev, None, 0.85, flows=flows)
-    for a, b in zip(inline[:2], ahead[:2]):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(inline.flows.backward, ahead.flows.backward)
+        flows = pool.submit(estimate_flows, est, cur, prev).result()
+    inline = estimate_flows(est, cur, prev)
+    np.testing.assert_array_equal(inline.backward, flows.backward)
+    np.testing.assert_array_equal(inline.forward, flows.forward)
 
 
 def test_source_ending_early_keeps_the_frames_dreamed(tmp_path, tiny_dreamer, monkeypatch):
@@ -188,8 +184,8 @@ def test_source_ending_early_keeps_the_frames_dreamed(tmp_path, tiny_dreamer, mo
 
 def test_scene_cut_is_dreamed_like_a_first_frame(tmp_path, tiny_dreamer, monkeypatch):
     calls = []
-    real_call = Dreamer.__call__
-    monkeypatch.setattr(Dreamer, "__call__", lambda self, rgb, index=0, on_step=None, octaves=None,
+    real_call = Dreamer.dream_tensor
+    monkeypatch.setattr(Dreamer, "dream_tensor", lambda self, rgb, index=0, on_step=None, octaves=None,
                         iterations=None, **kw: calls.append((index, octaves, iterations))
                         or real_call(self, rgb, index, on_step, octaves, iterations, **kw))
     folder = tmp_path / "shots"

@@ -1,7 +1,8 @@
 """Conversions between the I/O edge (numpy RGB uint8 / float32 HxWx3) and tensors (1, 3, H, W).
 
-There is one float -> uint8 rule (`quantize`): clip to [0, 1], scale by 255, round half up.
-Every frame that is saved, carried or shown goes through it, so pixels agree everywhere.
+There is one float -> uint8 rule: clip to [0, 1], scale by 255, round half up (`quantize` on
+numpy, `quantize_tensor` on the device: the same float32 operations, so the same bytes). Every
+frame that is saved, carried or shown goes through it, so pixels agree everywhere.
 """
 
 from __future__ import annotations
@@ -30,6 +31,35 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def quantize(x: np.ndarray) -> np.ndarray:
     """Float (H, W, 3) in [0, 1] -> RGB uint8 (H, W, 3): clipped, x·255 rounded half up."""
     return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def quantize_tensor(x: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) float in [0, 1] -> (1, 3, H, W) uint8 on the same device, by `quantize`'s rule
+    (the same float32 operations, one at a time). Its memory is laid out pixel by pixel (H, W, 3),
+    so :func:`download` copies nothing more."""
+    n, c, h, w = x.shape
+    y = torch.empty(n, h, w, c, device=x.device)  # (H, W, 3) in memory
+    torch.clamp(x.permute(0, 2, 3, 1).float(), 0.0, 1.0, out=y)
+    return y.mul_(255.0).add_(0.5).to(torch.uint8).permute(0, 3, 1, 2)
+
+
+def upload(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """RGB uint8 (H, W, 3) -> (1, 3, H, W) float32 in [0, 1] on `device`, contiguous: sent as
+    uint8 (a quarter of the bytes), converted there. The same values as :func:`to_tensor`."""
+    u8 = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
+    return unit(u8.permute(2, 0, 1)[None])
+
+
+def unit(u8: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) uint8 (any memory layout) -> float32 in [0, 1], contiguous: a frame as saved,
+    as the carry reads it (the values of :func:`to_unit` and :func:`to_tensor`)."""
+    out = torch.empty(u8.shape, dtype=torch.float32, device=u8.device)
+    return out.copy_(u8).div_(255.0)
+
+
+def download(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) uint8 on any device -> RGB uint8 (H, W, 3) numpy."""
+    return np.ascontiguousarray(x[0].permute(1, 2, 0).cpu().numpy())
 
 
 def to_unit(rgb: np.ndarray) -> np.ndarray:

@@ -9,9 +9,10 @@ which worker, how many workers or how many OpenCV threads estimate it (tests/tes
 the pool's size never changes pixels. With overlap=False every item is made in the loop's thread
 when asked for (the sequential pipeline; same pixels).
 
-Items are ``(raw, flows)``: raw ``HxWx3`` float32 [0, 1]; flows a Future of
-``temporal.carry.Flows`` for (raw, the previous raw), or None for the first frame or without an
-estimator. :func:`result` waits for one.
+Items are ``(raw, flows)``: raw what ``load`` made of the decoded frame (the video render's: RGB
+uint8 at the render's size); flows a Future of ``temporal.carry.Flows`` for (raw, the previous
+raw), at the estimator's size, or None for the first frame or without an estimator.
+:func:`result` waits for one.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _like(est: FlowEstimator) -> FlowEstimator:
 class Lookahead:
     """Iterator of ``(raw, flows)`` items for the frames `frames` yields (see the module doc).
 
-    frames: RGB uint8 frames in order; load: RGB uint8 -> the loop's raw float32 frame;
+    frames: RGB uint8 frames in order; load: RGB uint8 -> the loop's raw frame;
     estimator: the job's (None: no flows). depth: frames prepared ahead; workers: flow threads.
     """
 

@@ -12,10 +12,12 @@ is complete) and raises :class:`Cancelled` saying how far it got; the same call 
 A failed encode keeps the checkpoint too, so the rerun only encodes.
 
 Streaming (mp4 / webm outputs of jobs whose frames play in the order they are rendered). Frames
-are encoded into the output in chunks of ``RunOptions.chunk_frames`` as the render goes: when
-the frames of chunk c = [c·n, (c+1)·n) are all saved, they are encoded (no audio) into
-``chunk_c.mp4`` in the checkpoint (temporary name, renamed when complete) and their PNGs deleted,
-but for the last saved frame, which a resume carries from. Chunk boundaries are fixed by frame
+are encoded into the output in chunks of ``RunOptions.chunk_frames`` as the render goes: each
+frame of chunk c = [c·n, (c+1)·n) goes to that chunk's encoder (no audio) as soon as it is saved,
+and when the last one is in, ``chunk_c.mp4`` is renamed into the checkpoint (from its temporary
+name) and the chunk's PNGs deleted, but for the last saved frames, which a resume carries from. A
+stop loses only the open chunk's partial encode: the next run feeds that chunk's saved frames to
+a new encoder first (the same frames in the same order: the same bytes). Chunk boundaries are fixed by frame
 index, so where a run was stopped never changes the output. At the end the chunks are joined
 without re-encoding, the audio muxed once: disk in use stays about the output so far plus one
 chunk of PNGs, and finishing costs seconds. GIF outputs need a palette from all frames and zoom
@@ -118,8 +120,8 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
         elif done == job.total and encode:
             reporter.message(f"all {job.total} frames are in the checkpoint; encoding")
         reporter.emit("start", total=job.total, resumed_at=done, output=output)
-        after_save = (lambda: encode_chunks(ckpt, job.fps, run, job.carry_frames)) if stream else None
-        produce_frames(job, ckpt, done, reporter, after_save, overlap=run.overlap)
+        chunks = ChunkEncoder(ckpt, job.fps, run, job.carry_frames) if stream else None
+        produce_frames(job, ckpt, done, reporter, chunks, overlap=run.overlap)
         if not encode:
             reporter.emit("done", output=ckpt.folder)
             return output
@@ -134,15 +136,16 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
 
 
 def produce_frames(job: FrameJob, ckpt: Checkpoint, done: int, reporter: Reporter,
-                   after_save: Optional[Callable[[], None]] = None, overlap: bool = False) -> None:
+                   chunks: Optional["ChunkEncoder"] = None, overlap: bool = False) -> None:
     """Make frames done … total − 1 into `ckpt`, one "frame" event each (once the frame is handed
-    to the writer); `after_save` runs after every saved frame (and once first, to finish what a
-    stopped run left). overlap: saves (and after_save) run in a background writer
-    (pipeline/writer.py), in order; all are saved when this returns or raises."""
+    to the writer); `chunks` gets every saved frame (and first encodes what a stopped run left).
+    overlap: saves (and the chunk encodes) run in a background writer (pipeline/writer.py), in
+    order; all are saved when this returns or raises."""
     writer = None
+    after_save = None if chunks is None else chunks.saved
     try:
-        if after_save is not None:
-            after_save()
+        if chunks is not None:
+            chunks.catch_up()
         if done < job.total:
             job.resume(ckpt, done)
         writer = FrameWriter(ckpt, after_save) if overlap else InlineWriter(ckpt, after_save)
@@ -164,6 +167,8 @@ def produce_frames(job: FrameJob, ckpt: Checkpoint, done: int, reporter: Reporte
     finally:
         if writer is not None:
             writer.close()
+        if chunks is not None:
+            chunks.close()  # an open chunk's partial encode goes: the next run redoes it
         job.close()
 
 
@@ -211,6 +216,53 @@ def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions, keep_last: i
         ckpt.chunk_written(c)
     if not run.keep_frames:
         ckpt.prune(keep_last)  # older frames are no longer the carry's start
+
+
+class ChunkEncoder:
+    """A streamed render's chunks, encoded as their frames are saved (see the module doc).
+
+    :meth:`saved` is called with each frame just saved, in order (the writer's thread); a chunk's
+    encoder starts at its first frame, fed first the frames of that chunk an earlier run saved.
+    """
+
+    def __init__(self, ckpt: Checkpoint, fps: Fraction, run: RunOptions, keep_last: int = 1):
+        self.ckpt, self.fps, self.run, self.keep_last = ckpt, fps, run, keep_last
+        self._chunk: Optional[int] = None
+        self._sink: Optional[FfmpegSink] = None
+
+    def catch_up(self) -> None:
+        """Encode the chunks whose frames were all saved by an earlier run."""
+        encode_chunks(self.ckpt, self.fps, self.run, self.keep_last)
+
+    def saved(self, k: int, frame: np.ndarray) -> None:
+        if self.ckpt.chunk_from <= k < self.ckpt.chunk_until:  # else a frame kept as a PNG
+            self._encode(k, frame)
+        if not self.run.keep_frames:
+            self.ckpt.prune(self.keep_last)  # older frames are no longer the carry's start
+
+    def _encode(self, k: int, frame: np.ndarray) -> None:
+        ckpt = self.ckpt
+        c = (k - ckpt.chunk_from) // ckpt.chunk_frames
+        span = ckpt.chunk_range(c)
+        if self._chunk != c:
+            self.close()
+            height, width = frame.shape[:2]
+            self._sink = FfmpegSink(ckpt.chunk_path(c), ckpt.chunk_ext.lstrip("."), self.fps, width, height,
+                                    quality=self.run.quality, chunk=True)
+            self._chunk = c
+            for earlier in ckpt.frames(range(span.start, k)):  # saved before a stop
+                self._sink.write(earlier)
+        self._sink.write(frame)
+        if k == span.stop - 1:
+            sink, self._sink, self._chunk = self._sink, None, None
+            sink.close()
+            ckpt.chunk_written(c)
+
+    def close(self) -> None:
+        """Drop an unfinished chunk's encode (its frames stay saved)."""
+        sink, self._sink, self._chunk = self._sink, None, None
+        if sink is not None:
+            sink.abort()
 
 
 def join_output(ckpt: Checkpoint, output: str, fps: Fraction, audio: Optional[AudioSpec],

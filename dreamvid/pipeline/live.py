@@ -20,17 +20,19 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Union
 
 import numpy as np
+import torch
 
 from ..config.settings import DreamSettings, LiveSettings, RunOptions, VideoSettings
-from ..core.convert import quantize, to_tensor, to_unit
+from ..core.convert import download, quantize_tensor, unit, upload
 from ..core.imageops import resize_to_max_side
 from ..engine.dreamer import Dreamer
 from ..engine.transforms import carried_dream
 from ..errors import Cancelled
 from ..io.streams import LiveFrame, LiveSource, SourceLost, open_live
 from ..temporal.anchor import REFRESH_BELOW, Anchor
-from ..temporal.carry import anchored_carry, carried_target, estimate_flows, temporal_init
-from ..temporal.flow import FlowEstimator, occlusion_mask
+from ..temporal.carry import Carried, carry_anchored, carry_one_step, estimate_flows
+from ..temporal.flow import FlowEstimator
+from ..temporal.motion import Motion
 from .common import build_dreamer
 from .events import CancelToken, EventHandler, Reporter
 from .recorder import Recorder
@@ -61,14 +63,16 @@ class LiveCarry:
     """The temporal carry between the frames a live loop dreams (any gap between them).
 
     ``dream(rgb, index, live)``: RGB uint8 (H, W, 3) at any size → the dreamed frame, uint8
-    (h, w, 3) with long side ``live.size``; ``cut`` says whether it was dreamed afresh."""
+    (h, w, 3) with long side ``live.size``; ``cut`` says whether it was dreamed afresh. The
+    carry runs on the dreamer's device (temporal/carry.py), as in a video render."""
 
     def __init__(self, dreamer: Dreamer, video: Optional[VideoSettings] = None):
         self.dreamer = dreamer
         self.video = (video or VideoSettings()).validate()  # the temporal term's constants
         self.estimator = FlowEstimator("dis")
-        self._prev_raw: Optional[np.ndarray] = None
-        self._prev_dream: Optional[np.ndarray] = None
+        self._prev_rgb: Optional[np.ndarray] = None  # the previous frame at its dreamed size (its flows)
+        self._prev_raw: Optional[torch.Tensor] = None
+        self._prev_dream: Optional[torch.Tensor] = None
         # As a video render: the carried dream is sampled once from an anchor along the composed
         # flows (temporal/anchor.py), so it does not blur away frame after frame.
         self._anchor: Optional[Anchor] = None
@@ -76,31 +80,31 @@ class LiveCarry:
         self.cut = True
 
     def dream(self, rgb: np.ndarray, index: int, live: LiveSettings, on_step=None) -> np.ndarray:
-        raw = to_unit(resize_to_max_side(rgb, live.size))
+        rgb = np.ascontiguousarray(resize_to_max_side(rgb, live.size))
+        raw = upload(rgb, self.dreamer.device)
         settings = self.dreamer.settings
         if live.strength != 1.0:
             settings = settings.replace(step=settings.step * live.strength)
         octaves = min(live.octaves, settings.octaves)
-        carried = self._carry(raw, live)
+        carried = self._carry(rgb, raw, live)
         self.cut = carried is None
         if carried is None:
-            out = self.dreamer(raw, index=index, octaves=octaves, iterations=live.fresh_iterations,
-                               settings=settings, on_step=on_step)
+            out = self.dreamer.dream_tensor(raw, index=index, octaves=octaves, iterations=live.fresh_iterations,
+                                            settings=settings, on_step=on_step)
         elif live.iterations == 0:
-            out = carried[1]  # no steps: the carried dream itself
+            out = carried.target  # no steps: the carried dream itself
         else:
-            init, target, mask = carried
-            v, device = self.video, self.dreamer.device
-            term = carried_dream(to_tensor(target, device), to_tensor(mask[..., None], device),
-                                 v.temporal_weight, v.temporal_damping, v.temporal_fresh, v.temporal_band)
-            out = self.dreamer(init, index=index, octaves=octaves, iterations=live.iterations, settings=settings,
-                               extra=term, on_step=on_step)
-        frame = quantize(out)
-        self._prev_raw, self._prev_dream = raw, to_unit(frame)
+            v = self.video
+            term = carried_dream(carried.target, carried.mask, v.temporal_weight, v.temporal_damping,
+                                 v.temporal_fresh, v.temporal_band)
+            out = self.dreamer.dream_tensor(carried.init, index=index, octaves=octaves, iterations=live.iterations,
+                                            settings=settings, extra=term, on_step=on_step)
+        saved = quantize_tensor(out)
+        self._prev_rgb, self._prev_raw, self._prev_dream = rgb, raw, unit(saved)
         self._next_anchor(index, raw)
-        return frame
+        return download(saved)
 
-    def _next_anchor(self, index: int, raw: np.ndarray) -> None:
+    def _next_anchor(self, index: int, raw: torch.Tensor) -> None:
         """A new anchor at a cut, every carry_anchor dreamed frames, and where the old one carries
         less than REFRESH_BELOW of the frame (as VideoJob._next_anchor)."""
         every = self.video.carry_anchor
@@ -109,28 +113,24 @@ class LiveCarry:
             self._anchor = None
         elif (self.cut or self._anchor is None or self._since_anchor >= every
               or self._anchor.trusted_share < REFRESH_BELOW):
-            self._anchor = Anchor(index, self._prev_dream - raw, self.video.carry_kernel)
+            size = self.estimator.estimation_size(*raw.shape[-2:])
+            self._anchor = Anchor(index, self._prev_dream - raw, self.video.carry_kernel, size)
             self._since_anchor = 0
 
-    def _carry(self, raw: np.ndarray, live: LiveSettings):
-        """(init, target, mask) carried from the previous dreamed frame, or None: dream afresh."""
+    def _carry(self, rgb: np.ndarray, raw: torch.Tensor, live: LiveSettings) -> Optional[Carried]:
+        """The carried init, target and mask from the previous dreamed frame, or None: dream afresh."""
         if self._prev_raw is None or self._prev_raw.shape != raw.shape or live.blend == 0:
             self._anchor = None
             return None
-        flows = estimate_flows(self.estimator, raw, self._prev_raw)
-        if self._anchor is None:  # carry_anchor 0: the one-step carry (temporal_init makes the mask)
-            c = temporal_init(raw, self._prev_raw, self._prev_dream, None, live.blend, flows=flows)
-            init, mask = c.init, c.mask
-        else:
-            mask = occlusion_mask(flows.forward, flows.backward)
-        if float(mask.mean()) < live.cut_below:
+        flows = estimate_flows(self.estimator, rgb, self._prev_rgb)
+        motion = Motion(flows.backward, flows.forward, tuple(raw.shape[-2:]), raw.device)
+        if motion.reliable_share() < live.cut_below:
             self._anchor = None
             return None  # the camera swung or the scene changed: nothing carries over
-        if self._anchor is None:
-            return init, carried_target(raw, self._prev_raw, self._prev_dream, flows, mask), mask
-        self._anchor.follow(flows.backward, mask)
-        init, target = anchored_carry(raw, self._prev_raw, self._prev_dream, flows, mask, self._anchor, live.blend)
-        return init, target, mask
+        if self._anchor is None:  # carry_anchor 0: the one-step carry
+            return carry_one_step(raw, self._prev_raw, self._prev_dream, motion, live.blend)
+        self._anchor.follow(motion)
+        return carry_anchored(raw, self._prev_raw, self._prev_dream, motion, self._anchor, live.blend)
 
 
 @dataclass

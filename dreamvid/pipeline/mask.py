@@ -23,6 +23,7 @@ from typing import Iterator, Optional, Tuple, Union
 
 import cv2
 import numpy as np
+import torch
 
 from ..config.settings import MAX_PIXELS, MaskSettings
 from ..config.vary import FrameSettings
@@ -244,6 +245,6 @@ def still_mask(mask: Optional[MaskInput], settings: Optional[MaskSettings], size
     return FrameMask(mask, settings, size, 1, None, still=True, max_pixels=max_pixels, what=what)
 
 
-def limit(x: np.ndarray, raw: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``raw + m ⊙ (x − raw)``: `x` (H, W, 3) float32 kept to `raw` where the mask m (H, W) is 0."""
-    return raw + m[..., None] * (x - raw)
+def limit(x: torch.Tensor, raw: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``raw + m ⊙ (x − raw)``: `x` (1, 3, H, W) kept to `raw` where the mask m (1, 1, H, W) is 0."""
+    return raw + m * (x - raw)

@@ -25,13 +25,14 @@ from dataclasses import dataclass, replace
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..config.settings import VideoSettings
-from ..core.convert import to_unit
 from ..core.imageops import resize_to_max_side
 from ..errors import SettingError
 from ..temporal.carry import estimate_flows
-from ..temporal.flow import FlowEstimator, occlusion_mask
+from ..temporal.flow import FlowEstimator
+from ..temporal.motion import Motion
 from ..temporal.metrics import temporal_stats
 
 #: Defaults chosen by measurement (bench/RESULTS.md, "Distributed rendering"; default preset,
@@ -161,10 +162,11 @@ def scene_cuts(frames: Iterable[np.ndarray], video: VideoSettings, first: int = 
     est = FlowEstimator(video.flow, max_side=video.flow_max_side)
     cuts, prev = [], None
     for i, rgb in enumerate(frames, start=first):
-        raw = to_unit(resize_to_max_side(rgb, video.max_side) if video.max_side else rgb)
+        raw = resize_to_max_side(rgb, video.max_side) if video.max_side else rgb
         if prev is not None:
-            fb, ff = estimate_flows(est, raw, prev)
-            if float(occlusion_mask(ff, fb).mean()) < video.cut_below:
+            flows = estimate_flows(est, raw, prev)
+            motion = Motion(flows.backward, flows.forward, raw.shape[:2], torch.device("cpu"))
+            if motion.reliable_share() < video.cut_below:
                 cuts.append(i)
         prev = raw
     return cuts

@@ -1,9 +1,10 @@
 """Video renders: source → temporal carry → dream, frame after frame (the job runner does the rest).
 
 Frame t starts from the raw frame plus the previous dream's residual carried along optical flow
-(temporal.carry.temporal_init); the first frame gets the preset's full schedule, later frames a
-shorter one. Each finished frame is quantised to uint8, saved in the checkpoint and carried *as
-saved*, so a resumed render continues from exactly the pixels an uninterrupted one would have had.
+(temporal/carry.py, on the dream's device; the flows are estimated ahead on the CPU); the first
+frame gets the preset's full schedule, later frames a shorter one. Each finished frame is
+quantised to uint8 on the device, saved in the checkpoint and carried *as saved*, so a resumed
+render continues from exactly the pixels an uninterrupted one would have had.
 
 A segment (:func:`render_segment`) renders frames [a, b) of a film into its own checkpoint,
 starting `warmup` frames earlier: those are dreamed to build up the carried dream, not kept.
@@ -16,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
 from ..config.settings import MAX_PIXELS, DreamSettings, MaskSettings, RunOptions, VideoSettings
 from ..config.vary import FrameSettings, Varying
-from ..core.convert import quantize, to_tensor, to_unit
+from ..core.convert import download, quantize_tensor, unit, upload
 from ..core.imageops import resize_to_max_side
 from ..engine.dreamer import Dreamer
 from ..engine.transforms import carried_dream
@@ -32,8 +34,9 @@ from ..io.sources import FrameSource, open_source
 from ..store.checkpoint import Checkpoint, describe_differences
 from ..store.identity import input_fingerprint
 from ..temporal.anchor import REFRESH_BELOW, Anchor
-from ..temporal.carry import Flows, anchored_carry, carried_target, temporal_init
-from ..temporal.flow import FlowEstimator, occlusion_mask
+from ..temporal.carry import Carried, carry_anchored, carry_one_step, carry_still
+from ..temporal.flow import FlowEstimator
+from ..temporal.motion import Motion
 from . import ahead
 from .common import build_dreamer, frame_settings, per_frame_kwargs
 from .events import EventHandler, CancelToken, Reporter
@@ -56,23 +59,17 @@ def source_identity(source: FrameSource, spec: str) -> dict:
             "fps": str(source.fps), "size": [source.width, source.height]}
 
 
-class Carried(NamedTuple):
-    """What a frame after the first starts from (``HxWx3`` / ``HxW`` float32)."""
-
-    init: np.ndarray  #: the starting point of its ascent
-    mask: np.ndarray  #: the occlusion mask c (ones without a flow)
-    flows: Optional[Flows]  #: None when nothing was warped (--flow static, blend 0)
-    target: Optional[np.ndarray]  #: the temporal term's target when the anchor made it (else None:
-    #: warped from the previous dream when needed)
-
-
 class VideoJob(FrameJob):
     """Frames keep_from … end − 1 of `source`, dreamed from frame `first` (≤ keep_from) on.
 
     Checkpoint frame k is input frame keep_from + k; frames first … keep_from − 1 are the
     warm-up, dreamed before checkpoint frame 0 and not kept. Frames coast_from … end − 1 (a
     segment's lead-out) are not dreamed but coasted: the previous frame's dream carried along the
-    flow, undecayed (temporal.carry.carried_target), at the cost of a flow.
+    flow, undecayed (the temporal term's target), at the cost of a flow.
+
+    The carry's state (the previous raw frame and dream, the anchor) is on the dreamer's device:
+    raw frames are uploaded as uint8, each dream is quantised there and downloaded once (uint8) for
+    the checkpoint and the output.
     """
 
     def __init__(self, source: FrameSource, spec: str, dreamer: Dreamer, video: VideoSettings,
@@ -126,11 +123,16 @@ class VideoJob(FrameJob):
     # -- frames ----------------------------------------------------------------------------
 
     def _load_raw(self, rgb: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """A decoded frame at the render's size, RGB uint8 (the flows are estimated on it; the
+        loop uploads it to the device)."""
         if rgb is None:
             return None
         if self.video.max_side:
             rgb = resize_to_max_side(rgb, self.video.max_side)
-        return to_unit(rgb)
+        return np.ascontiguousarray(rgb)
+
+    def _upload(self, rgb: np.ndarray) -> torch.Tensor:
+        return upload(rgb, self.dreamer.device)
 
     def resume(self, ckpt: Checkpoint, done: int) -> None:
         self.close()
@@ -143,8 +145,9 @@ class VideoJob(FrameJob):
         if done and self.anchor_every:
             self._replay_anchor(ckpt, start)
         elif done:  # that raw frame, and its dream
-            self._prev_raw, _ = next(self._inputs, (None, None))
-            self._prev_dream = to_unit(ckpt.load(done - 1))
+            raw, _ = next(self._inputs, (None, None))
+            self._prev_raw = self._upload(raw)
+            self._prev_dream = self._upload(ckpt.load(done - 1))
         self._raw, self._flows = next(self._inputs, (None, None))
 
     def make(self, k: int, on_step) -> np.ndarray:
@@ -156,61 +159,65 @@ class VideoJob(FrameJob):
                 return frame
 
     def _dream(self, i: int, on_step) -> np.ndarray:
-        raw = self._raw
-        if raw is None:
+        if self._raw is None:
             raise DreamvidError(f"{self.source.path} ended early: decoded fewer frames than its "
                                 f"{self.source.num_frames} announced")
+        raw = self._upload(self._raw)
         # Frame i+1 and its flows (decoded and estimated ahead, or now with overlap off).
         nxt, nxt_flows = next(self._inputs, (None, None)) if i + 1 < self.end else (None, None)
         dream_s, video_s = self.frames.at(i)
-        carried = self._carry(raw, video_s)
+        coast = i >= self.coast_from
+        carried = self._carry(raw, video_s, target=coast or self._term_on(video_s))
         kw = per_frame_kwargs(self.frames, dream_s)
         m = None
         if self.mask is not None:  # the dream and the carried residual are weighted by the mask
-            m = kw["mask"] = self.mask.at(i, raw.shape[:2], self.mask.strength(self.frames, i))
+            m = kw["mask"] = self._upload_mask(self.mask.at(i, raw.shape[-2:], self.mask.strength(self.frames, i)))
             if carried is not None:
                 carried = carried._replace(init=limit(carried.init, raw, m), target=None if carried.target is None
                                            else limit(carried.target, raw, m))
-        if carried is not None and i >= self.coast_from and carried.flows is not None:
-            out = carried.target if carried.target is not None else self._masked(carried_target(
-                raw, self._prev_raw, self._prev_dream, carried.flows, carried.mask), raw, m)
+        if carried is not None and coast and carried.motion is not None:
+            out = carried.target
         elif carried is None:
-            out = self.dreamer(raw, index=i, on_step=on_step, **kw)
+            out = self.dreamer.dream_tensor(raw, index=i, on_step=on_step, **kw)
         else:
             octaves, iterations = next_schedule(dream_s, video_s)
-            term = self._temporal_term(carried, raw, video_s, m)
+            term = self._temporal_term(carried, video_s)
             if term is not None:
                 kw["extra"] = term
-            out = self.dreamer(carried.init, index=i, octaves=octaves, iterations=iterations,
-                               fine_iterations=video_s.next_fine_iterations, on_step=on_step, **kw)
-        frame = quantize(out)
-        self._prev_raw, self._prev_dream = raw, to_unit(frame)
-        followed = carried is not None and carried.flows is not None
+            out = self.dreamer.dream_tensor(carried.init, index=i, octaves=octaves, iterations=iterations,
+                                            fine_iterations=video_s.next_fine_iterations, on_step=on_step, **kw)
+        saved = quantize_tensor(out)  # the frame as saved: what the next one carries from
+        self._prev_raw, self._prev_dream = raw, unit(saved)
+        followed = carried is not None and carried.motion is not None
         self._anchor = self._next_anchor(i, self._anchor if followed else None, raw, self._prev_dream)
         self._raw, self._flows, self._next = nxt, nxt_flows, i + 1
-        return frame
+        return download(saved)
 
-    def _carry(self, raw: np.ndarray, video_s: VideoSettings) -> Optional["Carried"]:
+    def _upload_mask(self, m: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(m, np.float32))[None, None].to(self.dreamer.device)
+
+    def _motion(self, flows, raw: torch.Tensor) -> Motion:
+        return Motion(flows.backward, flows.forward, tuple(raw.shape[-2:]), raw.device)
+
+    def _carry(self, raw: torch.Tensor, video_s: VideoSettings, target: bool) -> Optional[Carried]:
         """What frame i starts from, or None for a frame dreamed afresh (the first, a scene cut,
-        --flow none). With an anchor, the carried residual is sampled from it (temporal/anchor.py)
-        and the term's target comes with it; else temporal_init carries the previous dream one step."""
+        --flow none). With an anchor, the carried residual is sampled from it (temporal/anchor.py);
+        else the previous dream's is warped one step. `target`: make the undecayed target too (the
+        temporal term's, or a coasted frame's)."""
         if self._prev_dream is None or video_s.flow == "none":
             return None
         flows = ahead.result(self._flows)
-        if self._anchor is not None and flows is not None and video_s.blend > 0:
-            mask = occlusion_mask(flows.forward, flows.backward)
-            if float(mask.mean()) < video_s.cut_below:
-                return None  # a scene cut: nothing carries over, dream it like a first frame
-            self._anchor.follow(flows.backward, mask)
-            init, target = anchored_carry(raw, self._prev_raw, self._prev_dream, flows, mask, self._anchor,
-                                          video_s.blend)
-            return Carried(init, mask, flows, target)
-        c = temporal_init(raw, self._prev_raw, self._prev_dream, self.estimator, video_s.blend, flows=flows)
-        if c.flows is not None and float(c.mask.mean()) < video_s.cut_below:
-            return None
-        return Carried(c.init, c.mask, c.flows, None)
+        if flows is None or video_s.blend == 0:
+            return carry_still(raw, self._prev_raw, self._prev_dream, video_s.blend if flows is None else 0.0)
+        motion = self._motion(flows, raw)
+        if motion.reliable_share() < video_s.cut_below:
+            return None  # a scene cut: nothing carries over, dream it like a first frame
+        if self._anchor is not None:
+            self._anchor.follow(motion)
+            return carry_anchored(raw, self._prev_raw, self._prev_dream, motion, self._anchor, video_s.blend)
+        return carry_one_step(raw, self._prev_raw, self._prev_dream, motion, video_s.blend, target)
 
-    def _next_anchor(self, i: int, anchor: Optional[Anchor], raw: np.ndarray, dream: np.ndarray):
+    def _next_anchor(self, i: int, anchor: Optional[Anchor], raw: torch.Tensor, dream: torch.Tensor):
         """The anchor after frame i: `anchor` (followed up to frame i; None where frame i carried
         nothing along a flow), or frame i itself at every anchor_every-th frame of the film, at the
         render's first kept frame (a resume can read it back), where nothing was carried, and
@@ -219,7 +226,8 @@ class VideoJob(FrameJob):
             return None
         if (anchor is None or i % self.anchor_every == 0 or i == self.keep_from
                 or anchor.trusted_share < REFRESH_BELOW):
-            return Anchor(i, dream - raw, self.video.carry_kernel)
+            h, w = raw.shape[-2:]
+            return Anchor(i, dream - raw, self.video.carry_kernel, self.estimator.estimation_size(h, w))
         return anchor
 
     def _anchor_frame(self) -> int:
@@ -233,40 +241,32 @@ class VideoJob(FrameJob):
         frame m on): the anchor depends on the raw frames and saved dreams only, so the resume is exact."""
         anchor = None
         for j in range(m, self._next):
-            raw, flows = next(self._inputs, (None, None))
-            dream = to_unit(ckpt.load(j - self.keep_from))
+            raw_u8, flows = next(self._inputs, (None, None))
+            raw, dream = self._upload(raw_u8), self._upload(ckpt.load(j - self.keep_from))
             if j > m:
                 video_s = self.frames.at(j)[1]
                 anchor = None if video_s.flow == "none" or video_s.blend == 0 else anchor
                 if anchor is not None:
-                    flows = ahead.result(flows)
-                    mask = occlusion_mask(flows.forward, flows.backward)
-                    if float(mask.mean()) < video_s.cut_below:
+                    motion = self._motion(ahead.result(flows), raw)
+                    if motion.reliable_share() < video_s.cut_below:
                         anchor = None  # a scene cut, dreamed afresh
                     else:
-                        anchor.follow(flows.backward, mask)
+                        anchor.follow(motion)
             anchor = self._next_anchor(j, anchor, raw, dream)
             self._prev_raw, self._prev_dream = raw, dream
         self._anchor = anchor
 
     @staticmethod
-    def _masked(x: np.ndarray, raw: np.ndarray, m: Optional[np.ndarray]) -> np.ndarray:
-        return x if m is None else limit(x, raw, m)
+    def _term_on(video_s: VideoSettings) -> bool:
+        return bool(video_s.temporal_weight or video_s.temporal_damping or video_s.temporal_fresh)
 
-    def _temporal_term(self, carried: "Carried", raw: np.ndarray, video_s: VideoSettings,
-                       m: Optional[np.ndarray] = None):
+    def _temporal_term(self, carried: Carried, video_s: VideoSettings):
         """The step transforms that hold frame i to the previous dream where the flow is reliable
         (engine.transforms.carried_dream), or None when the settings switch the term off."""
-        w, d, f = video_s.temporal_weight, video_s.temporal_damping, video_s.temporal_fresh
-        if carried.flows is None or not (w or d or f):
+        if carried.motion is None or carried.target is None or not self._term_on(video_s):
             return None
-        target = carried.target
-        if target is None:
-            target = self._masked(carried_target(raw, self._prev_raw, self._prev_dream, carried.flows,
-                                                 carried.mask), raw, m)
-        device = self.dreamer.device
-        return carried_dream(to_tensor(target, device), to_tensor(carried.mask[..., None], device), w, d, f,
-                             video_s.temporal_band)
+        return carried_dream(carried.target, carried.mask, video_s.temporal_weight, video_s.temporal_damping,
+                             video_s.temporal_fresh, video_s.temporal_band)
 
     streamable = True  # frames play in the order they are made
 

@@ -2,8 +2,8 @@
 
 The loop hands each finished frame to :class:`FrameWriter` and goes on dreaming; one thread saves
 the frames in the order they were handed over (``Checkpoint.save``: lossless, atomic, fsynced, the
-manifest advanced only once the frame is durable) and runs ``after_save`` after each (the chunk
-encodes). One thread and a FIFO keep the checkpoint's invariant: frame k+1 is never saved before
+manifest advanced only once the frame is durable) and runs ``after_save(k, frame)`` after each
+(the chunk encodes). One thread and a FIFO keep the checkpoint's invariant: frame k+1 is never saved before
 frame k, so a kill at any moment leaves an unbroken run 0 … k on disk and an exact resume. At most
 `depth` frames wait (the loop blocks beyond that: memory stays bounded, and a slow disk slows the
 render instead of piling frames up). A failed save stops the writer (nothing later is saved: it
@@ -26,7 +26,8 @@ _STOP = object()
 class FrameWriter:
     """Saves frames handed over with :meth:`put` in a thread, in order (see the module doc)."""
 
-    def __init__(self, ckpt: Checkpoint, after_save: Optional[Callable[[], None]] = None, depth: int = 2):
+    def __init__(self, ckpt: Checkpoint, after_save: Optional[Callable[[int, np.ndarray], None]] = None,
+                 depth: int = 2):
         self.ckpt, self.after_save = ckpt, after_save
         self._queue: "queue.Queue" = queue.Queue(maxsize=max(1, depth))
         self._error: Optional[BaseException] = None
@@ -43,7 +44,7 @@ class FrameWriter:
                     k, frame = item
                     self.ckpt.save(k, frame)
                     if self.after_save is not None:
-                        self.after_save()
+                        self.after_save(k, frame)
             except BaseException as e:  # raised in the loop's thread (put / flush)
                 self._error = e
             finally:
@@ -73,13 +74,13 @@ class FrameWriter:
 class InlineWriter:
     """The same interface, saving at once in the caller's thread (RunOptions.overlap=False)."""
 
-    def __init__(self, ckpt: Checkpoint, after_save: Optional[Callable[[], None]] = None):
+    def __init__(self, ckpt: Checkpoint, after_save: Optional[Callable[[int, np.ndarray], None]] = None):
         self.ckpt, self.after_save = ckpt, after_save
 
     def put(self, k: int, frame: np.ndarray) -> None:
         self.ckpt.save(k, frame)
         if self.after_save is not None:
-            self.after_save()
+            self.after_save(k, frame)
 
     def flush(self) -> None:
         pass

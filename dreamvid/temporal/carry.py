@@ -1,7 +1,13 @@
-"""The carried dream: frame t starts from the previous dream's residual, warped along the flow.
+"""The carried dream: frame t starts from the previous dream's residual, carried along the flow.
 
-``init_t = raw_t + blend · c ⊙ warp(dream_{t-1} − raw_{t-1})`` with the backward flow t → t−1
-computed on the raw frames and c the occlusion mask (see flow.py for the conventions).
+``init_t = raw_t + blend · c ⊙ carried(dream_{t-1} − raw_{t-1})`` with c the occlusion mask of
+the backward flow t → t−1 estimated on the raw frames (see flow.py for the conventions), and
+``target_t = raw_t + c ⊙ carried(…)`` (undecayed) the temporal term's target. "Carried" is the
+previous residual warped one step (:func:`carry_one_step`) or, with an anchor, the anchor's
+residual sampled once where it is trusted (:func:`carry_anchored`, anchor.py).
+
+Flows are estimated on the CPU (:func:`estimate_flows`, OpenCV); everything else runs on the
+dream's device (torch): frames ``(1, 3, H, W)`` float32 in [0, 1], masks ``(1, 1, H, W)``.
 """
 
 from __future__ import annotations
@@ -9,157 +15,96 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import numpy as np
+import torch
 
 from .anchor import Anchor
-from .flow import FlowEstimator, _to_gray_u8, occlusion_mask, warp
+from .flow import FlowEstimator, to_gray_u8
+from .motion import Motion
+from .sampling import warp, warp_at
 
 
 class Flows(NamedTuple):
-    """The two flows of one frame pair (both ``HxWx2`` float32)."""
+    """The two flows of one frame pair at their estimation size (``hxwx2`` float32 numpy, in
+    pixels of that size; FlowEstimator.estimation_size)."""
 
     backward: np.ndarray  #: cur→prev, lives in cur; the one used for warping
-    forward: Optional[np.ndarray]  #: prev→cur, lives in prev; for the consistency check (None
+    forward: Optional[np.ndarray]  #: prev→cur, lives in prev; for the consistency check
 
 
-class TemporalInit(NamedTuple):
-    """What :func:`temporal_init` returns; unpacks as ``init, mask, flows``."""
+def estimate_flows(est: FlowEstimator, raw_cur: np.ndarray, raw_prev: np.ndarray) -> Flows:
+    """The flows frame t's carry needs, from the raw frames alone (at the estimator's size).
 
-    init: np.ndarray  #: ``HxWx3`` float32 in [0, 1], the starting point for dreaming frame t
-    mask: np.ndarray  #: ``HxW`` float32 in [0, 1], the weight c (ones when not warping)
-    flows: Optional[Flows]  #: None when not warping
-
-
-def estimate_flows(
-    est: FlowEstimator,
-    raw_cur: np.ndarray,
-    raw_prev: np.ndarray,
-    *,
-    use_mask: bool = True,
-    prev_flows: Optional[Flows] = None,
-) -> Flows:
-    """The flows :func:`temporal_init` needs for frame t, from the raw frames alone.
-
-    They do not depend on any dream, so a render can compute them for frame t+1 while frame t is
-    being dreamed. ``backward`` = cur→prev (for warping); ``forward`` = prev→cur (for the mask),
-    None when ``use_mask`` is False. Frames: ``HxWx3`` RGB (uint8 or float [0, 1]) or ``HxW`` gray;
-    ``prev_flows`` warm-starts DIS (optional). Returns :class:`Flows` of ``HxWx2`` float32.
+    They do not depend on any dream, so a render estimates them for later frames while frame t
+    is being dreamed. Frames: ``HxWx3`` RGB (uint8 or float [0, 1]) or ``HxW`` gray uint8.
     """
-    g_cur = _to_gray_u8(raw_cur)
-    g_prev = _to_gray_u8(raw_prev)
-    fb = est.calc(g_cur, g_prev, None if prev_flows is None else prev_flows.backward)
-    ff = None
-    if use_mask:
-        ff = est.calc(g_prev, g_cur, None if prev_flows is None else prev_flows.forward)
-    return Flows(fb, ff)
+    g_cur, g_prev = to_gray_u8(raw_cur), to_gray_u8(raw_prev)
+    return Flows(est.estimate(g_cur, g_prev), est.estimate(g_prev, g_cur))
 
 
-def temporal_init(
-    raw_cur: np.ndarray,
-    raw_prev: np.ndarray,
-    dream_prev: np.ndarray,
-    est: Optional[FlowEstimator],
-    blend: float,
-    *,
-    use_mask: bool = True,
-    prev_flows: Optional[Flows] = None,
-    flows: Optional[Flows] = None,
-) -> TemporalInit:
-    """Start frame t from the previous dream, carried along the flow.
+class Carried(NamedTuple):
+    """What a frame after the first starts from (device tensors)."""
 
-    ``init = clip(raw_cur + blend · c ⊙ warp(dream_prev − raw_prev, f), 0, 1)`` where f is the
-    backward flow cur→prev computed on the raw frames and c the occlusion mask, so only the
-    dream *residual* travels, and it decays by ``blend`` each frame.
-
-    Args:
-        raw_cur, raw_prev, dream_prev: ``HxWx3`` float32 in [0, 1] (raw frames t, t-1 and the
-            dreamed frame t-1), all the same size.
-        est: the flow estimator; ``None`` (and no ``flows``) gives the "blend without warping"
-            baseline ``raw_cur + blend · (dream_prev − raw_prev)`` (no flow, mask of ones).
-        blend: residual weight in [0, 1]; 0 returns raw_cur.
-        use_mask: if False, warp but do not mask (c = 1): the "ghosts" baseline.
-        prev_flows: this function's ``flows`` from the previous frame, used to warm-start the
-            flow (only worth it for DIS; optional).
-        flows: this frame's flows, already computed by :func:`estimate_flows` (e.g. ahead of
-            time, in another thread); then ``est`` is not used.
-
-    Returns:
-        ``TemporalInit(init, mask, flows)``: ``init`` ``HxWx3`` float32 [0, 1], ``mask`` ``HxW``
-        float32, ``flows`` a :class:`Flows` (or None without warping).
-    """
-    raw_cur = np.asarray(raw_cur, dtype=np.float32)
-    raw_prev = np.asarray(raw_prev, dtype=np.float32)
-    dream_prev = np.asarray(dream_prev, dtype=np.float32)
-    if not (raw_cur.shape == raw_prev.shape == dream_prev.shape):
-        raise ValueError(
-            f"frames differ in shape: raw_cur {raw_cur.shape}, raw_prev {raw_prev.shape}, "
-            f"dream_prev {dream_prev.shape}"
-        )
-    h, w = raw_cur.shape[:2]
-    blend = float(blend)
-    if blend == 0.0:
-        return TemporalInit(raw_cur.copy(), np.ones((h, w), np.float32), None)
-    residual = dream_prev - raw_prev
-    if est is None and flows is None:
-        init = raw_cur + blend * residual
-        return TemporalInit(np.clip(init, 0.0, 1.0, out=init), np.ones((h, w), np.float32), None)
-    if flows is None:
-        flows = estimate_flows(est, raw_cur, raw_prev, use_mask=use_mask, prev_flows=prev_flows)
-    elif use_mask and flows.forward is None:
-        raise ValueError("flows has no forward flow; the mask needs it (estimate with use_mask=True)")
-    fb, ff = flows
-    if fb.shape != (h, w, 2):
-        raise ValueError(f"flows are {fb.shape[:2]}, frames {(h, w)}")
-    residual = warp(residual, fb)
-    if use_mask:
-        mask = occlusion_mask(ff, fb)
-        residual *= (blend * mask)[..., None]
-    else:
-        mask = np.ones((h, w), np.float32)
-        residual *= blend
-    init = residual
-    init += raw_cur
-    np.clip(init, 0.0, 1.0, out=init)
-    return TemporalInit(init, mask, Flows(fb, ff))
+    init: torch.Tensor  #: ``(1, 3, H, W)`` in [0, 1]: the starting point of its ascent
+    mask: torch.Tensor  #: ``(1, 1, H, W)``: the occlusion mask c (ones without a flow)
+    target: Optional[torch.Tensor]  #: ``(1, 3, H, W)``: the temporal term's target (None: not asked
+    #: for, or no flow to carry along)
+    motion: Optional[Motion]  #: None when nothing was warped (a still carry, blend 0)
 
 
-def carried_target(raw_cur: np.ndarray, raw_prev: np.ndarray, dream_prev: np.ndarray, flows: Flows,
-                   mask: np.ndarray) -> np.ndarray:
-    """The previous dream warped into frame t, undecayed: ``clip(raw_cur + c ⊙ warp(dream_prev −
-    raw_prev, f), 0, 1)``, the target of the temporal term (engine.transforms.carried_dream).
-
-    Same arguments as :func:`temporal_init` (``flows`` and ``mask`` are what it returned).
-    Returns ``HxWx3`` float32 in [0, 1].
-    """
-    # Bicubic: a residual pulled toward over many frames must not blur away (bilinear sampling at
-    # fractional shifts is a low-pass filter, applied again every frame).
-    residual = warp(np.asarray(dream_prev, np.float32) - np.asarray(raw_prev, np.float32), flows.backward,
-                    cubic=True)
-    residual *= np.asarray(mask, np.float32)[..., None]
-    residual += np.asarray(raw_cur, np.float32)
-    return np.clip(residual, 0.0, 1.0, out=residual)
+#: How the anchored carry warps the previous residual one step where the anchor is not trusted
+#: (bicubic: on a pan, bilinear kept 0.82 of a frame dreamed alone's fine detail, bicubic 0.92).
+CHAINED_KERNEL = "cubic"
+#: Below this share of the frame, the one-step warp is computed at those pixels only (a pixel read
+#: on its own costs ~1.3x one of a whole-frame warp, bicubic on a CPU).
+SPARSE_BELOW = 0.6
 
 
-class AnchoredCarry(NamedTuple):
-    """What :func:`anchored_carry` returns."""
+def _finish(raw: torch.Tensor, residual: torch.Tensor, blend: float, mask: torch.Tensor,
+            motion: Optional[Motion], target: bool) -> Carried:
+    init = torch.add(raw, residual, alpha=float(blend)).clamp_(0.0, 1.0)
+    return Carried(init, mask, torch.add(raw, residual).clamp_(0.0, 1.0) if target else None, motion)
 
-    init: np.ndarray  #: ``HxWx3`` float32 [0, 1]: raw + blend · c ⊙ carried residual
-    target: np.ndarray  #: ``HxWx3`` float32 [0, 1]: raw + c ⊙ carried residual (undecayed)
+
+def carry_still(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.Tensor, blend: float) -> Carried:
+    """Blend without warping (``--flow static``): ``raw + blend · (dream_prev − raw_prev)``; blend 0
+    gives the raw frame."""
+    ones = torch.ones_like(raw[:, :1])
+    if float(blend) == 0.0:
+        return Carried(raw.clone(), ones, None, None)
+    return _finish(raw, prev_dream - prev_raw, blend, ones, None, target=False)
 
 
-def anchored_carry(raw_cur: np.ndarray, raw_prev: np.ndarray, dream_prev: np.ndarray, flows: Flows,
-                   mask: np.ndarray, anchor: Anchor, blend: float) -> AnchoredCarry:
-    """The init and the temporal term's target of frame t with an anchor (see anchor.py).
+def carry_one_step(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.Tensor, motion: Motion,
+                   blend: float, target: bool = True) -> Carried:
+    """The previous dream's residual warped one step along `motion` (bilinear for the init; bicubic
+    for the target, which a render pulls toward over many frames: bilinear sampling at fractional
+    shifts is a low-pass filter, applied again every frame)."""
+    residual, flow, c = prev_dream - prev_raw, motion.frame_flow(), motion.frame_mask()
+    carried = _finish(raw, c * warp(residual, flow, "linear"), blend, c, motion, target=False)
+    if not target:
+        return carried
+    return carried._replace(target=(raw + c * warp(residual, flow, "cubic")).clamp_(0.0, 1.0))
 
-    `anchor` must have followed the flows up to frame t. The carried residual is the anchor's,
-    sampled once, where it is trusted, and elsewhere the previous dream's residual warped one step
-    (bicubic); `mask` (c) and `blend` weigh it as in :func:`temporal_init`. Frames ``HxWx3``
-    float32 [0, 1]; returns ``AnchoredCarry(init, target)``.
-    """
-    raw_cur = np.asarray(raw_cur, np.float32)
-    chained = warp(np.asarray(dream_prev, np.float32) - np.asarray(raw_prev, np.float32), flows.backward,
-                   cubic=True)
-    residual = anchor.carry(chained)
-    residual *= np.asarray(mask, np.float32)[..., None]
-    target = np.clip(raw_cur + residual, 0.0, 1.0)
-    init = np.clip(raw_cur + float(blend) * residual, 0.0, 1.0)
-    return AnchoredCarry(init, target)
+
+def carry_anchored(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.Tensor, motion: Motion,
+                   anchor: Anchor, blend: float) -> Carried:
+    """The init and the target of frame t with an anchor that has followed `motion` (anchor.py):
+    the anchor's residual where it is trusted, the previous residual warped one step (bicubic)
+    where it is not, blended by the trust; then weighed by c (and `blend` for the init)."""
+    c = motion.frame_mask()
+    trust = anchor.frame_trust(motion.frame_size)
+    residual = anchor.sample()
+    # The one-step carry only where it counts (trust < 1 and c > 0): lerp gives `residual` itself,
+    # exactly, where the trust is 1, and c zeroes the rest.
+    need = ((trust < 1.0) & (c > 0.0)).reshape(-1)
+    pixels = need.nonzero().squeeze(1)
+    if pixels.numel() == 0:
+        return _finish(raw, residual.mul_(c), blend, c, motion, target=True)
+    one_step = prev_dream - prev_raw
+    if pixels.numel() > SPARSE_BELOW * need.numel():
+        residual = warp(one_step, motion.frame_flow(), CHAINED_KERNEL).lerp_(residual, trust)
+    else:  # the same values at those pixels (grid_sample reads each output pixel's position alone)
+        chained = warp_at(one_step, motion.frame_flow(), pixels, CHAINED_KERNEL).view(1, 3, -1)
+        flat, t = residual.view(1, 3, -1), trust.view(1, 1, -1)
+        flat[:, :, pixels] = chained.lerp_(flat[:, :, pixels], t[:, :, pixels])
+    return _finish(raw, residual.mul_(c), blend, c, motion, target=True)

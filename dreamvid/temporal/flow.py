@@ -1,4 +1,8 @@
-"""Optical flow, backward warping and occlusion masks (numpy / OpenCV, float32).
+"""Optical flow (OpenCV, on the CPU), and backward warping and occlusion masks on numpy arrays.
+
+The render's carry runs on the device (motion.py, sampling.py, carry.py); the numpy functions here
+are for evaluation (metrics.py) and tests: :func:`occlusion_mask` is the device formula run on
+the CPU, :func:`warp` OpenCV's remap.
 
 Conventions used everywhere in this module
 ------------------------------------------
@@ -26,8 +30,10 @@ from typing import Optional, Tuple
 
 import cv2
 import numpy as np
+import torch
 
 from ..errors import DreamvidError
+from . import motion as _motion
 
 __all__ = [
     "METHODS",
@@ -49,16 +55,8 @@ DIS_PRESETS = {
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
 
-# Forward-backward consistency and motion-boundary constants (Sundaram et al. 2010, as used by
-# Ruder et al. 2016).
-_FB_REL = 0.01
-_FB_ABS = 0.5
-_MB_REL = 0.01
-_MB_ABS = 0.002
-_MASK_SIGMA = 0.8
 
-
-def _to_gray_u8(img: np.ndarray) -> np.ndarray:
+def to_gray_u8(img: np.ndarray) -> np.ndarray:
     """RGB uint8/float32 ``HxWx3`` (or ``HxW``) -> contiguous ``HxW`` uint8 gray."""
     img = np.asarray(img)
     if img.ndim == 3:
@@ -153,8 +151,8 @@ class FlowEstimator:
         Returns:
             ``HxWx2`` float32 flow in pixels, a new array.
         """
-        g0 = _to_gray_u8(src)
-        g1 = _to_gray_u8(dst)
+        g0 = to_gray_u8(src)
+        g1 = to_gray_u8(dst)
         if g0.shape != g1.shape:
             raise ValueError(f"frames differ in size: {g0.shape} vs {g1.shape}")
         if init is not None:
@@ -171,6 +169,20 @@ class FlowEstimator:
         if init is not None:
             init = _resize_flow(np.asarray(init, np.float32), hs, ws)
         return _resize_flow(self._calc(g0, g1, init), h, w)
+
+    def estimate(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """The flow of :meth:`calc` at the estimation size (:meth:`estimation_size`), in pixels of
+        that size: what the render uploads (the device resizes it where the frame needs it).
+        src, dst: ``HxW`` gray uint8 (or what :meth:`calc` takes); returns ``hxwx2`` float32."""
+        g0, g1 = to_gray_u8(src), to_gray_u8(dst)
+        if g0.shape != g1.shape:
+            raise ValueError(f"frames differ in size: {g0.shape} vs {g1.shape}")
+        h, w = g0.shape
+        hs, ws = self.estimation_size(h, w)
+        if (hs, ws) != (h, w):
+            g0 = cv2.resize(g0, (ws, hs), interpolation=cv2.INTER_AREA)
+            g1 = cv2.resize(g1, (ws, hs), interpolation=cv2.INTER_AREA)
+        return self._calc(g0, g1, None)
 
     def _calc(self, g0: np.ndarray, g1: np.ndarray, init: Optional[np.ndarray]) -> np.ndarray:
         """The flow of two same-sized gray uint8 frames at their own size."""
@@ -274,60 +286,15 @@ def warp(img: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
 
 
 def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
-    """Reliability mask in the grid where ``flow_bwd`` starts (1 = reliable, 0 = occluded).
+    """Reliability mask in the grid where ``flow_bwd`` starts (1 = reliable, 0 = occluded), for
+    callers holding numpy flows at the frame's size (metrics, tests): temporal.motion.occlusion_mask
+    (Ruder et al.'s forward-backward and motion-boundary checks, the formulas there) run on the CPU.
 
-    Forward-backward check of Ruder et al. 2016 with the constants of Sundaram et al. 2010.
-    With ``w = flow_bwd`` (cur→prev, lives in cur) and ``ŵ = flow_fwd`` (prev→cur) read at
-    ``p + w(p)``, a pixel p of cur is unreliable when
-
-    * ``|w + ŵ|² > 0.01 (|w|² + |ŵ|²) + 0.5`` (disocclusion / inconsistent flow), or
-    * ``|∇u|² + |∇v|² > 0.01 |w|² + 0.002`` (motion boundary, gradients of w), or
-    * ``p + w(p)`` falls more than one pixel outside the frame (content that entered across the
-      border).
-
-    The binary result is then smoothed with a Gaussian (σ = 0.8).
-
-    For another pair the roles are the same: pass as ``flow_bwd`` the flow that starts in the
-    frame you want the mask for, and as ``flow_fwd`` the flow in the opposite direction.
-
-    Args:
-        flow_fwd: ``HxWx2`` float32, prev→cur.
-        flow_bwd: ``HxWx2`` float32, cur→prev.
-
-    Returns:
-        ``HxW`` float32 in [0, 1].
+    Pass as ``flow_bwd`` the flow that starts in the frame you want the mask for, and as
+    ``flow_fwd`` the flow in the opposite direction. Args: ``HxWx2`` float32 each. Returns ``HxW``
+    float32 in [0, 1].
     """
-    w = np.asarray(flow_bwd, dtype=np.float32)
-    if np.shape(flow_fwd) != w.shape:
-        raise ValueError(f"flows differ in shape: {np.shape(flow_fwd)} vs {w.shape}")
-    h, wd = w.shape[:2]
-    maps = sampling_maps(w)
-    w_hat = remap(np.asarray(flow_fwd, dtype=np.float32), maps)
-    u, v = w[..., 0], w[..., 1]
-    uh, vh = w_hat[..., 0], w_hat[..., 1]
-    w2 = u * u + v * v
-    s0 = u + uh
-    s1 = v + vh
-    bad = (s0 * s0 + s1 * s1) > _FB_REL * (w2 + uh * uh + vh * vh) + _FB_ABS
-    # Central differences ((f[x+1] - f[x-1]) / 2, one-sided at the border) of both components.
-    grad2 = np.zeros((h, wd), np.float32)
-    for comp in (u, v):
-        for ax in (0, 1):
-            if comp.shape[ax] > 1:
-                d = np.gradient(comp, axis=ax)
-                grad2 += d * d
-    bad |= grad2 > _MB_REL * w2 + _MB_ABS
-    mx, my = maps[..., 0], maps[..., 1]
-    # Sources more than a pixel outside prev are new content (the replicated border is no match).
-    bad |= (mx < -1.0) | (mx > wd) | (my < -1.0) | (my > h)
-    mask = (~bad).astype(np.float32)
-    return cv2.GaussianBlur(mask, (5, 5), _MASK_SIGMA, borderType=cv2.BORDER_REPLICATE)
-
-
-    #: when temporal_init ran with use_mask=False)
-
-
-
-
-
-
+    if np.shape(flow_fwd) != np.shape(flow_bwd):
+        raise ValueError(f"flows differ in shape: {np.shape(flow_fwd)} vs {np.shape(flow_bwd)}")
+    cpu = torch.device("cpu")
+    return _motion.occlusion_mask(_motion.upload_flow(flow_fwd, cpu), _motion.upload_flow(flow_bwd, cpu))[0, 0].numpy()

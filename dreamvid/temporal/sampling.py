@@ -1,0 +1,146 @@
+"""Sampling images and fields at given pixel positions, on the device (torch).
+
+What the carry is made of: backward warping (``out(p) = img(p + d(p))``), reading an image at a
+few scattered positions, resizing a field between the flow's grid and the frame's, and a small
+Gaussian. The same functions on every device; they define the carry's pixels (within ~1e-6 of
+OpenCV's ``remap`` and ``resize`` on the same input: tests/test_carry.py).
+
+Shapes: images and fields are ``(N, C, H, W)`` float32 tensors; a displacement ``(1, 2, H, W)``
+is in pixels (channel 0 = x, the column; 1 = y, the row); positions ``(1, 2, h, w)`` are absolute
+pixel coordinates of the source. Outside the source the border is replicated (positions clamped),
+as ``cv2.BORDER_REPLICATE`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: grid_sample's names for the kernels the carry uses (VideoSettings.carry_kernel names them);
+#: "cubic" is Keys' cubic with a = -0.75, as OpenCV's INTER_CUBIC. "lanczos" (8x8 taps) has no
+#: grid_sample mode: OpenCV's remap samples it, on the CPU (a round trip from other devices).
+MODES = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic"}
+
+_GRIDS: Dict[Tuple[int, int, str, bool], torch.Tensor] = {}
+
+
+def _grid(height: int, width: int, device: torch.device, normalised: bool) -> torch.Tensor:
+    key = (height, width, str(device), normalised)
+    g = _GRIDS.get(key)
+    if g is None:
+        if len(_GRIDS) > 16:
+            _GRIDS.clear()
+        ys = torch.arange(height, dtype=torch.float32, device=device)
+        xs = torch.arange(width, dtype=torch.float32, device=device)
+        if normalised:  # grid_sample's layout (1, H, W, 2), in its [-1, 1] units (align_corners=True)
+            g = torch.stack([xs.expand(height, width) * _unit(width) - 1.0,
+                             ys[:, None].expand(height, width) * _unit(height) - 1.0], dim=-1)[None]
+        else:
+            g = torch.stack([xs.expand(height, width), ys[:, None].expand(height, width)])[None]
+        _GRIDS[key] = g = g.contiguous()
+    return g
+
+
+def _unit(size: int) -> float:
+    """One pixel in grid_sample's units (align_corners=True: -1 and 1 are the first and last centres)."""
+    return 2.0 / max(size - 1, 1)
+
+
+def pixel_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """Each pixel's own coordinates, ``(1, 2, H, W)`` float32 (x, y); cached, do not modify."""
+    return _grid(height, width, device, False)
+
+
+def _to_grid(base: torch.Tensor, offsets: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``base + offsets`` in grid_sample's units, as a contiguous ``(1, h, w, 2)`` grid (a
+    permuted grid makes grid_sample's CPU kernel ~3x slower). base: ``(1, h, w, 2)`` normalised;
+    offsets: ``(1, 2, h, w)`` pixels of the source (height x width)."""
+    scale = torch.tensor([_unit(width), _unit(height)], device=offsets.device)
+    out = torch.empty(1, offsets.shape[2], offsets.shape[3], 2, device=offsets.device)
+    return torch.addcmul(base, offsets.permute(0, 2, 3, 1), scale, out=out)
+
+
+def _grid_sample(img: torch.Tensor, grid: torch.Tensor, kernel: str) -> torch.Tensor:
+    return F.grid_sample(img, grid.expand(img.shape[0], -1, -1, -1), MODES[kernel], "border",
+                         align_corners=True)
+
+
+def warp(img: torch.Tensor, displacement: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
+    """Backward warp: ``out(p) = img(p + displacement(p))``; img ``(N, C, H, W)``, displacement
+    ``(1, 2, H, W)`` pixels, both on one grid; returns ``(N, C, H, W)``."""
+    if kernel == "lanczos":
+        return _sample_lanczos(img, pixel_grid(*img.shape[-2:], img.device) + displacement)
+    h, w = img.shape[-2:]
+    return _grid_sample(img, _to_grid(_grid(h, w, img.device, True), displacement, h, w), kernel)
+
+
+def warp_at(img: torch.Tensor, displacement: torch.Tensor, pixels: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
+    """:func:`warp` at the pixels with flat indices `pixels` ``(K,)`` only: ``(N, C, 1, K)``, the
+    values :func:`warp` gives there (each output pixel is read at its own position alone)."""
+    h, w = img.shape[-2:]
+    grid = _to_grid(_grid(h, w, img.device, True), displacement, h, w)
+    return _grid_sample(img, grid.view(1, 1, h * w, 2)[:, :, pixels], kernel)
+
+
+def sample(img: torch.Tensor, positions: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
+    """``img`` ``(N, C, H, W)`` read at ``positions`` ``(1, 2, h, w)`` (any grid) -> ``(N, C, h, w)``."""
+    if kernel == "lanczos":
+        return _sample_lanczos(img, positions)
+    h, w = img.shape[-2:]
+    zero = torch.tensor([-1.0, -1.0], device=positions.device)  # pixel 0 in grid units
+    return _grid_sample(img, _to_grid(zero, positions, h, w), kernel)
+
+
+def _sample_lanczos(img: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    maps = np.ascontiguousarray(positions[0].permute(1, 2, 0).float().cpu().numpy())
+    out = []
+    for image in img.float().cpu().numpy():  # (C, H, W), up to 4 channels per remap
+        hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
+        r = cv2.remap(hwc, maps, None, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE)
+        out.append(torch.from_numpy(r.reshape(r.shape[0], r.shape[1], -1)).permute(2, 0, 1))
+    return torch.stack(out).to(img.device)
+
+
+def resize(field: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A field ``(N, C, h, w)`` resized to ``(N, C, H, W)`` (bilinear, pixel centres aligned as
+    ``cv2.resize`` aligns them; values unchanged, so a flow's vectors are NOT rescaled here)."""
+    if field.shape[-2:] == (height, width):
+        return field
+    return F.interpolate(field, size=(height, width), mode="bilinear", align_corners=False)
+
+
+def grid_positions(pixels: torch.Tensor, frame_size: Tuple[int, int], grid_size: Tuple[int, int]) -> torch.Tensor:
+    """Positions on a coarser grid of the frame pixels with flat indices `pixels` ``(K,)``:
+    ``(1, 2, 1, K)``, pixel centres aligned as :func:`resize` aligns them, so :func:`sample` there
+    (linear) reads what :func:`resize` would give at those pixels."""
+    (hf, wf), (h, w) = frame_size, grid_size
+    y = torch.div(pixels, wf, rounding_mode="floor").float()
+    x = (pixels - y.long() * wf).float()
+    gx = (x + 0.5) * (w / wf) - 0.5
+    gy = (y + 0.5) * (h / hf) - 0.5
+    return torch.stack([gx, gy])[None, :, None, :]
+
+
+_KERNELS: Dict[Tuple[float, str], torch.Tensor] = {}
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, radius: int = 2) -> torch.Tensor:
+    """``(N, C, H, W)`` smoothed by a Gaussian of `sigma` px over ``2·radius + 1`` taps (as
+    ``cv2.GaussianBlur(x, (5, 5), sigma)`` for radius 2), border replicated. Shifted sums, not a
+    convolution: one-channel convolutions are slow on CPUs."""
+    key = (float(sigma), str(x.device))
+    k = _KERNELS.get(key)
+    if k is None:
+        t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+        k = torch.exp(-t * t / (2.0 * sigma * sigma))
+        k = _KERNELS[key] = (k / k.sum()).to(torch.float32)
+    taps = k.tolist()
+    h, w = x.shape[-2:]
+    p = F.pad(x, (radius, radius, 0, 0), mode="replicate")
+    rows = sum(p[..., :, i:i + w] * taps[i] for i in range(len(taps)))
+    p = F.pad(rows, (0, 0, radius, radius), mode="replicate")
+    return sum(p[..., i:i + h, :] * taps[i] for i in range(len(taps)))
