@@ -49,7 +49,7 @@ from pipeline import SleepDreamer, Timers, TimedDreamer, instrumented, scaled_cl
 
 from dreamvid.config.presets import settings_from_preset  # noqa: E402
 from dreamvid.config.settings import DreamSettings, RunOptions, VideoSettings  # noqa: E402
-from dreamvid.core.convert import to_unit  # noqa: E402
+from dreamvid.core.convert import upload  # noqa: E402
 from dreamvid.core.rng import make_generator  # noqa: E402
 from dreamvid.engine.ascent import Ascent, ascend  # noqa: E402
 from dreamvid.engine.cuda_step import GraphCache, MemoryBudget  # noqa: E402
@@ -155,12 +155,14 @@ def frames(device, precision, clip, size) -> dict:
     settings = dream_settings(device)
     dreamer = Dreamer(settings, device, precision=precision)
     rgb = next(open_source(clip).frames(1, 2))
-    raw = to_unit(rgb)
+    raw = upload(rgb, device)  # on the device, as a render's frames are
     octs, its = render.next_schedule(settings, VideoSettings())
 
     def once(**kw):
+        _sync(device)
         t = time.perf_counter()
-        dreamer(raw, index=1, **kw)
+        dreamer.dream_tensor(raw, index=1, **kw)
+        _sync(device)
         return time.perf_counter() - t
 
     cold = once()

@@ -31,8 +31,16 @@ dream run again once the render is done).
 called as usual through the real VideoJob, but each call only sleeps MS milliseconds (no CPU used)
 and returns the frame it was given, so decode, flows, carry, checkpoint and encode all run as in a
 real render. It prints ``frames/s N``: frames / (model load + the whole render, encode included),
-the as-shipped render's, and where the CPU time goes per frame (each stage's time summed over
-whatever thread ran it, so overlapped stages can add up to more than the wall time).
+the as-shipped render's, and where the time goes per frame (each stage's wall time summed over
+whatever thread ran it, so overlapped stages can add up to more than the wall time), and the
+process's CPU time per frame (its threads, and ffmpeg's apart).
+
+The device is this machine's CPU, so the carry (on the dream's device: temporal/carry.py) runs on
+these cores too. --device-ms MS models a render whose device is a GPU: the carry (the mask, the
+anchor, the carried init and target) is replaced by a wait of MS ms as well and returns the raw
+frame, and the flow workers leave the motion's fields to the device, as they do for a GPU; what
+stays on the CPU is what stays there with a GPU (decode, flows, the hand-over copies, the
+checkpoint and the encode). A model, not a GPU measurement: bench/gpu.py measures a real GPU.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -199,6 +208,36 @@ class SleepDreamer(TimedDreamer):
         return self._timers.wrap(name, self._sleep)(*a, **k)
 
 
+def _cpu():
+    """(this process's CPU seconds, its finished children's: ffmpeg's)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+@contextmanager
+def device_stand_in(ms):
+    """--device-ms: the carry replaced by a wait of `ms` ms that returns the raw frame, and the flow
+    workers left to upload the motion without computing its fields (as for a GPU device)."""
+    if ms is None:
+        yield
+        return
+    carry, motion = render.VideoJob._carry, render.VideoJob._motion
+
+    def waited(self, raw, video_s, target):
+        if self._prev_dream is None or video_s.flow == "none":
+            return None
+        ahead.result(self._flows)
+        time.sleep(ms / 1000.0)
+        return render.Carried(raw, torch.ones_like(raw[:, :1]), raw if target else None, None)
+
+    render.VideoJob._carry = waited
+    render.VideoJob._motion = lambda self, flows, raw, worker: motion(self, flows, raw, False)
+    try:
+        yield
+    finally:
+        render.VideoJob._carry, render.VideoJob._motion = carry, motion
+
+
 def run_options(device: str, overlap: bool) -> RunOptions:
     """The run's options; overlap=False renders every stage in the frame loop, one after the other."""
     return RunOptions(device=device, overlap=overlap)
@@ -207,7 +246,7 @@ def run_options(device: str, overlap: bool) -> RunOptions:
 def stand_in(args, width: int, height: int) -> int:
     """--dream-ms: the render's frames/s with the dream replaced by a wait (see the module doc)."""
     settings = settings_from_preset(args.preset)
-    video = VideoSettings(flow_max_side=args.flow_max_side)
+    video = VideoSettings(**({} if args.flow_max_side is None else {"flow_max_side": args.flow_max_side}))
     stages = ("decode", "flows", "carry", "dream_first", "dream_next", "save", "encode")
     results = {}
     with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
@@ -223,24 +262,29 @@ def stand_in(args, width: int, height: int) -> int:
                 t0 = time.perf_counter()
                 dreamer = Dreamer(settings, args.device)
                 load = time.perf_counter() - t0
-                with instrumented(timers):
+                cpu0 = _cpu()
+                with device_stand_in(args.device_ms), instrumented(timers):
                     render.dream_video(clip, out, settings, video, run_options(args.device, mode == "overlapped"),
                                        dreamer=SleepDreamer(dreamer, timers, args.dream_ms))
                 total = time.perf_counter() - t0
+                cpu = [b - a for a, b in zip(cpu0, _cpu())]
                 if best is None or total < best[0]:
-                    best = (total, load, timers.t)
+                    best = (total, load, timers.t, cpu)
             results[mode] = best
-    print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait: {os.path.basename(args.input)} "
+    model = "" if args.device_ms is None else f" and the carry by a {args.device_ms:g} ms wait (a GPU device's model)"
+    print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait{model}: {os.path.basename(args.input)} "
           f"scaled to {width}x{height}, {n} frames, preset {args.preset}, flow {video.flow} "
           f"(max side {video.flow_max_side or 'full'}); "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; best of {args.repeat}")
     print(f"{'CPU time per frame, ms (any thread)':40s}" + "".join(f"{m:>12s}" for m in results))
     for name in stages + ("flow_wait",):
-        row = [sum(t.get(name, [])) / n * 1000 for _, _, t in results.values()]
+        row = [sum(t.get(name, [])) / n * 1000 for _, _, t, _ in results.values()]
         print(f"{name:40s}" + "".join(f"{v:12.1f}" for v in row))
-    print(f"{'model load (s)':40s}" + "".join(f"{load:12.2f}" for _, load, _ in results.values()))
-    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{t:12.2f}" for t, _, _ in results.values()))
-    for mode, (total, _, _) in results.items():
+    print(f"{'CPU time per frame, ms: this process':40s}" + "".join(f"{1000 * c[0] / n:12.1f}" for *_, c in results.values()))
+    print(f"{'CPU time per frame, ms: ffmpeg':40s}" + "".join(f"{1000 * c[1] / n:12.1f}" for *_, c in results.values()))
+    print(f"{'model load (s)':40s}" + "".join(f"{load:12.2f}" for _, load, _, _ in results.values()))
+    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{t:12.2f}" for t, _, _, _ in results.values()))
+    for mode, (total, _, _, _) in results.items():
         print(f"{mode}: {n} frames in {total:.2f} s")
     print(f"frames/s {n / results['overlapped'][0]:.1f}")
     return 0
@@ -263,6 +307,8 @@ def main(argv=None) -> int:
                     help="temporal term weight (default: VideoSettings'; 0 = the method before it)")
     ap.add_argument("--dream-ms", type=float,
                     help="replace the dream by a wait of this many ms (a fast GPU's stand-in): prints frames/s")
+    ap.add_argument("--device-ms", type=float,
+                    help="with --dream-ms: replace the carry by a wait too (a model of a GPU device; see the docstring)")
     ap.add_argument("--flow-max-side", type=int,
                     help="with --dream-ms: estimate flows at this long side (VideoSettings.flow_max_side)")
     ap.add_argument("--sequential", action="store_true",

@@ -13,7 +13,7 @@ Names are imported lazily, so `python -m dreamvid` answers Ctrl-C and --help bef
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
     "dream_image": "pipeline.image", "dream_video": "pipeline.video", "zoom_loop": "pipeline.zoom",

@@ -13,7 +13,7 @@ from dreamvid.temporal.anchor import Anchor
 from dreamvid.temporal.carry import carry_anchored, carry_one_step, carry_still, estimate_flows
 from dreamvid.temporal.flow import FlowEstimator, occlusion_mask as occlusion_mask_np
 from dreamvid.temporal.motion import Motion
-from dreamvid.temporal.sampling import gaussian_blur, resize, warp, warp_at
+from dreamvid.temporal.sampling import gaussian_blur, resize, warp, warp_at, warp_grid
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -86,7 +86,7 @@ def test_warp_at_a_few_pixels_is_the_whole_warp_there(device):
     pixels = torch.randperm(50 * 70, generator=g)[:400].to(device)
     for kernel in ("nearest", "linear", "cubic"):
         whole = warp(img, d, kernel).reshape(1, 3, -1)[:, :, pixels]
-        assert torch.equal(warp_at(img, d, pixels, kernel).reshape(1, 3, -1), whole)
+        assert torch.equal(warp_at(img, warp_grid(d), pixels, kernel).reshape(1, 3, -1), whole)
 
 
 def test_resize_and_blur_are_opencvs():

@@ -231,10 +231,12 @@ def test_segments_joined_equal_renders_of_the_same_ranges(tmp_path, small, quick
 def test_a_lead_out_is_coasted_along_the_flow_not_dreamed(tmp_path, small, quick):
     """A segment's lead-out (the next segment's cross-fade starts from it) costs a flow a frame:
     the dream of the frame before carried on, undecayed, where the flow is reliable (checked with
-    the one-step carry, whose target is carried_target's)."""
-    from dreamvid.core.convert import quantize, to_unit
-    from dreamvid.temporal.carry import carried_target, estimate_flows
-    from dreamvid.temporal.flow import FlowEstimator, occlusion_mask
+    the one-step carry, whose target is carry_one_step's)."""
+    import torch
+    from dreamvid.core.convert import download, quantize_tensor, upload
+    from dreamvid.temporal.carry import carry_one_step, estimate_flows
+    from dreamvid.temporal.flow import FlowEstimator
+    from dreamvid.temporal.motion import Motion
 
     video = VideoSettings(carry_anchor=0)
     plain, coast = str(tmp_path / "plain.dreamvid"), str(tmp_path / "coast.dreamvid")
@@ -243,13 +245,14 @@ def test_a_lead_out_is_coasted_along_the_flow_not_dreamed(tmp_path, small, quick
     got = [frames_of(os.path.join(coast, f"frame_{k:06d}.png"))[0] for k in range(6)]
     dreamed = [frames_of(os.path.join(plain, f"frame_{k:06d}.png"))[0] for k in range(6)]
     assert all(np.array_equal(a, b) for a, b in zip(got[:4], dreamed[:4]))  # frames 2..5 dreamed alike
-    raw = [to_unit(f) for f in open_source(small).frames(5, 8)]
-    est = FlowEstimator("dis")
+    raw = list(open_source(small).frames(5, 8))
+    est, cpu = FlowEstimator("dis"), torch.device("cpu")
     for k in (4, 5):  # frames 6 and 7: carried from the frame before, nothing dreamed
         cur, prev = raw[k - 3], raw[k - 4]
         flows = estimate_flows(est, cur, prev)
-        target = carried_target(cur, prev, to_unit(got[k - 1]), flows, occlusion_mask(flows.forward, flows.backward))
-        assert np.abs(got[k].astype(int) - quantize(target)).max() <= 1
+        motion = Motion(flows.backward, flows.forward, cur.shape[:2], cpu)
+        c = carry_one_step(upload(cur, cpu), upload(prev, cpu), upload(got[k - 1], cpu), motion, video.blend)
+        assert np.array_equal(got[k], download(quantize_tensor(c.target)))
         assert not np.array_equal(got[k], dreamed[k])
     with pytest.raises(SettingError, match="leadout"):
         render_segment(small, str(tmp_path / "x.dreamvid"), 2, 4, 0, video=video, run=RUN, dreamer=quick, leadout=2)

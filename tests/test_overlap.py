@@ -10,12 +10,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from conftest import make_video
 from dreamvid.config.presets import settings_from_preset
@@ -25,7 +27,7 @@ from dreamvid.engine.dreamer import Dreamer
 from dreamvid.errors import DreamvidError
 from dreamvid.io.sources import open_source
 from dreamvid.pipeline import ahead
-from dreamvid.pipeline.video import dream_video
+from dreamvid.pipeline.video import dream_video, video_job
 from dreamvid.pipeline.writer import FrameWriter
 from dreamvid.store.checkpoint import MANIFEST, Checkpoint, checkpoint_folder, png_intact, png_stored
 from dreamvid.temporal.carry import estimate_flows
@@ -86,6 +88,33 @@ def test_flows_do_not_depend_on_opencv_threads_or_the_pool(clip):
     for run in runs[1:] + [pooled]:
         for (fb, ff), (gb, gf) in zip(runs[0], run):
             assert np.array_equal(fb, gb) and np.array_equal(ff, gf)
+
+
+def test_the_flow_workers_prepare_the_motion_on_a_cpu_as_the_loop_would(clip, dreamer):
+    """On a CPU device the read-ahead's workers compute each pair's mask and frame-sized fields;
+    the loop computes the same values; no torch thread count changes (a thread started after
+    a render gets the count a thread started before it had: ATen's default is process-wide)."""
+    video = VideoSettings(flow_max_side=48)
+    job, _ = video_job(clip, None, video, RunOptions(device="cpu"), None, dreamer)
+    threads = torch.get_num_threads()
+    pooled = ahead.Lookahead(iter(open_source(clip).frames(0, 3)), job._load_raw, job.estimator, then=job._motion)
+    inline = ahead.Lookahead(iter(open_source(clip).frames(0, 3)), job._load_raw, job.estimator, overlap=False,
+                             then=job._motion)
+    try:
+        for (_, a), (_, b) in list(zip(pooled, inline))[1:]:
+            a, b = ahead.result(a), ahead.result(b)
+            assert a._mask is not None and b._mask is None  # made ahead / left to the loop
+            assert a.flow_size == (32, 48) and a.frame_size == (64, 96)
+            assert a.reliable_share() == b.reliable_share()
+            assert torch.equal(a.frame_mask(), b.frame_mask()) and torch.equal(a.frame_grid(), b.frame_grid())
+    finally:
+        pooled.close()
+        inline.close()
+    seen = []
+    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert torch.get_num_threads() == threads and seen == [threads]
 
 
 def test_reduced_size_flow_keeps_the_full_grid_and_follows_a_shift():

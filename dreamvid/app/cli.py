@@ -156,6 +156,9 @@ def _add_video_flags(p: argparse.ArgumentParser) -> None:
     v.add_argument("--carry-anchor", type=int, help="frames between anchors: the carried dream is sampled once "
                    "from the last anchor along the composed flows instead of resampled every frame, so it does "
                    f"not blur; 0 = off (default {VideoSettings.carry_anchor})")
+    v.add_argument("--flow-max-side", type=int, metavar="PX", help="estimate the optical flow on frames shrunk "
+                   "to this long side (cheaper; smaller frames keep their size); 0 = at the frame's own size "
+                   f"(default {VideoSettings.flow_max_side or 0})")
     v.add_argument("--carry-kernel", choices=CARRY_KERNELS, help="how the anchor's dream is sampled "
                    f"(default {VideoSettings.carry_kernel})")
     v.add_argument("--next-fine-iterations", type=int, help="ascent steps at the full-size octave of a later "
@@ -261,7 +264,10 @@ def _video_settings(a: argparse.Namespace) -> VideoSettings:
                  temporal_fresh=a.temporal_fresh, temporal_band=a.temporal_band, carry_anchor=a.carry_anchor,
                  carry_kernel=a.carry_kernel, next_fine_iterations=a.next_fine_iterations,
                  start=a.start, end=a.end, max_side=a.max_side, fps=parse_fps(a.fps) if a.fps else None)
-    return base.replace(**{k: v for k, v in given.items() if v is not None}).validate()
+    given = {k: v for k, v in given.items() if v is not None}
+    if a.flow_max_side is not None:
+        given["flow_max_side"] = a.flow_max_side or None  # 0: the frame's own size
+    return base.replace(**given).validate()
 
 
 def _zoom_settings(a: argparse.Namespace) -> ZoomSettings:

@@ -58,11 +58,15 @@ class VideoSettings:
     # frames' (steady over the clip), later frames ~1/4 of the first's time. DIS "medium" flow
     # (FlowEstimator's default) beat "fast" (E_warp +26 %) and Farneback (+57 %).
     flow: str = "dis"                    # dis | farneback | static (carry without warping) | none
-    # Flows estimated on frames shrunk to this long side and scaled back up (None = full size). At
-    # 1080p, 960 costs ~1/4-1/2 of the CPU time but the carry got worse on real footage: masked
-    # warp error of the raw frames +17-77 % while the mask trusted 2-19 points more of the frame
-    # (smoother flows pass the motion-boundary check): bench/RESULTS.md, "GPU-first pipeline".
-    flow_max_side: Optional[int] = None
+    # Flows estimated on frames shrunk to this long side (None = at the frame's own size; frames
+    # already this small keep theirs). DIS medium at full 1080p size costs ~420 ms of CPU a frame
+    # (two flows), at 640 px 55 ms: with the dream on a fast GPU, full-size flows cap a 1080p render
+    # on two cores near 3 frames/s, 640 px lets it reach 8. Measured at 1080p on four clips
+    # (bench/RESULTS.md, "GPU-first pipeline, second step"; DeepFlow evaluation flows): R within
+    # +-0.01 of full-size flows on slow motion, a static camera and a close face, +0.04 on a fast
+    # pan (0.156 -> 0.193), S higher on all four (+0.01-0.09: the smoother flow's mask trusts more,
+    # and the dream fades less over a clip), Shf equal but on the pan (0.931 -> 0.892).
+    flow_max_side: Optional[int] = 640
     blend: float = 0.85                  # weight of the carried dream residual (a decay below 1)
     # Frames after the first start from a carried dream and need far less ascent:
     next_iterations: Optional[int] = None  # iterations per octave; None = ceil(ratio × preset's)

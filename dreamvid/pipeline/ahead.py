@@ -10,8 +10,10 @@ the pool's size never changes pixels. With overlap=False every item is made in t
 when asked for (the sequential pipeline; same pixels).
 
 Items are ``(raw, flows)``: raw what ``load`` made of the decoded frame (the video render's: RGB
-uint8 at the render's size); flows a Future of ``temporal.carry.Flows`` for (raw, the previous
-raw), at the estimator's size, or None for the first frame or without an estimator.
+uint8 at the render's size); flows a Future of ``then(temporal.carry.Flows, raw)`` for (raw, the
+previous raw), at the estimator's size, or None for the first frame or without an estimator.
+``then(flows, raw, worker)`` runs in the worker too (worker=True; False when made in the loop) (the video render's makes the pair's temporal.motion.Motion:
+uploaded, and on a CPU device its mask and frame-sized fields computed there, off the loop).
 :func:`result` waits for one.
 """
 
@@ -50,12 +52,15 @@ class Lookahead:
     """Iterator of ``(raw, flows)`` items for the frames `frames` yields (see the module doc).
 
     frames: RGB uint8 frames in order; load: RGB uint8 -> the loop's raw frame;
-    estimator: the job's (None: no flows). depth: frames prepared ahead; workers: flow threads.
+    estimator: the job's (None: no flows); then: (flows, raw, worker) -> the item's flows (default:
+    the flows). depth: frames prepared ahead; workers: flow threads.
     """
 
     def __init__(self, frames: Iterator[np.ndarray], load: Callable[[np.ndarray], np.ndarray],
-                 estimator: Optional[FlowEstimator], overlap: bool = True, depth: int = 4, workers: int = 2):
+                 estimator: Optional[FlowEstimator], overlap: bool = True, depth: int = 4, workers: int = 2,
+                 then: Optional[Callable] = None):
         self._frames, self._load, self._est = frames, load, estimator
+        self._then = then or (lambda flows, raw, worker: flows)
         self._prev: Optional[np.ndarray] = None
         self._overlap = overlap
         self._stop = threading.Event()
@@ -63,11 +68,11 @@ class Lookahead:
         if overlap:
             local = threading.local()
 
-            def flows(cur, prev):
+            def flows(cur, prev, raw):
                 est = getattr(local, "est", None)
                 if est is None:
                     est = local.est = _like(estimator)
-                return estimate_flows(est, cur, prev)
+                return self._then(estimate_flows(est, cur, prev), raw, True)
 
             self._flow_job = flows
             if estimator is not None:
@@ -80,10 +85,11 @@ class Lookahead:
 
     def _make(self, rgb: np.ndarray, submit) -> Item:
         raw = self._load(rgb)
-        prev, self._prev = self._prev, raw
-        if self._est is None or prev is None:
+        if self._est is None:
             return raw, None
-        return raw, submit(raw, prev)
+        gray = self._est.gray(raw)  # once per frame: it is in two pairs
+        prev, self._prev = self._prev, gray
+        return raw, None if prev is None else submit(gray, prev, raw)
 
     def _decode(self) -> None:
         """The decode thread: items into the queue, then _END (or the exception that stopped it)."""
@@ -91,7 +97,7 @@ class Lookahead:
             for rgb in self._frames:
                 if self._stop.is_set():
                     return
-                item = self._make(rgb, lambda cur, prev: self._pool.submit(self._flow_job, cur, prev))
+                item = self._make(rgb, lambda cur, prev, raw: self._pool.submit(self._flow_job, cur, prev, raw))
                 while not self._stop.is_set():
                     try:
                         self._queue.put(item, timeout=0.1)
@@ -116,7 +122,8 @@ class Lookahead:
     def __next__(self) -> Item:
         if not self._overlap:
             rgb = next(self._frames)  # StopIteration ends the items
-            return self._make(rgb, lambda cur, prev: _done(estimate_flows(self._est, cur, prev)))
+            return self._make(rgb, lambda cur, prev, raw: _done(self._then(estimate_flows(self._est, cur, prev), raw,
+                                                                           False)))
         item = self._queue.get()
         if item is _END:
             self._queue.put(_END)  # stays ended

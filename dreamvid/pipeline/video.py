@@ -141,7 +141,7 @@ class VideoJob(FrameJob):
         if done:  # the carry starts from the raw frame before, or from the anchor's frame
             start = self._anchor_frame() if self.anchor_every else self._next - 1
         self._inputs = ahead.Lookahead(self.source.frames(start, self.end), self._load_raw, self.estimator,
-                                       self._overlap)
+                                       self._overlap, then=self._motion)
         if done and self.anchor_every:
             self._replay_anchor(ckpt, start)
         elif done:  # that raw frame, and its dream
@@ -196,8 +196,19 @@ class VideoJob(FrameJob):
     def _upload_mask(self, m: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(m, np.float32))[None, None].to(self.dreamer.device)
 
-    def _motion(self, flows, raw: torch.Tensor) -> Motion:
-        return Motion(flows.backward, flows.forward, tuple(raw.shape[-2:]), raw.device)
+    def _motion(self, flows, raw: np.ndarray, worker: bool) -> Motion:
+        """The motion of frame `raw` (RGB uint8) back to the one before, on the dreamer's device
+        (made by the read-ahead, `worker`: in one of its flow threads). On a CPU its mask and
+        frame-sized fields are computed in the worker too, off the frame loop; on a GPU they wait
+        for the loop (cheap there, and another thread's kernels could break the dream's CUDA-graph
+        capture). The values are the same either way. (Not torch.set_num_threads(1) in the
+        worker: ATen keeps the last value set in a process-wide default that every thread started
+        later takes, so it would leak into the next render's dream.)"""
+        device = self.dreamer.device
+        motion = Motion(flows.backward, flows.forward, raw.shape[:2], device)
+        if worker and device.type == "cpu":
+            motion.prepare()
+        return motion
 
     def _carry(self, raw: torch.Tensor, video_s: VideoSettings, target: bool) -> Optional[Carried]:
         """What frame i starts from, or None for a frame dreamed afresh (the first, a scene cut,
@@ -206,10 +217,9 @@ class VideoJob(FrameJob):
         temporal term's, or a coasted frame's)."""
         if self._prev_dream is None or video_s.flow == "none":
             return None
-        flows = ahead.result(self._flows)
-        if flows is None or video_s.blend == 0:
-            return carry_still(raw, self._prev_raw, self._prev_dream, video_s.blend if flows is None else 0.0)
-        motion = self._motion(flows, raw)
+        motion = ahead.result(self._flows)
+        if motion is None or video_s.blend == 0:
+            return carry_still(raw, self._prev_raw, self._prev_dream, video_s.blend if motion is None else 0.0)
         if motion.reliable_share() < video_s.cut_below:
             return None  # a scene cut: nothing carries over, dream it like a first frame
         if self._anchor is not None:
@@ -247,7 +257,7 @@ class VideoJob(FrameJob):
                 video_s = self.frames.at(j)[1]
                 anchor = None if video_s.flow == "none" or video_s.blend == 0 else anchor
                 if anchor is not None:
-                    motion = self._motion(ahead.result(flows), raw)
+                    motion = ahead.result(flows)
                     if motion.reliable_share() < video_s.cut_below:
                         anchor = None  # a scene cut, dreamed afresh
                     else:

@@ -185,8 +185,8 @@ class Checkpoint:
         self.identity = {**identity, "dreamvid": __version__}
         self.total = total
         # Streamed renders: frames [a + c·n, a + (c+1)·n) of the span [a, b) (all frames unless
-        # given) are encoded into chunk c as soon as they are all saved, and their PNGs deleted (but
-        # for the last saved frame, which the carry needs). Frames outside the span stay PNGs (a
+        # given) are encoded into chunk c as they are saved (pipeline/job.py, ChunkEncoder), and
+        # their PNGs deleted once it is complete (but for the last saved frames, which the carry needs). Frames outside the span stay PNGs (a
         # segment's cross-faded first frames and its lead-out, which the driver blends).
         self.chunk_frames, self.chunk_ext = chunk_frames, chunk_ext
         span = range(0, total) if chunk_span is None else chunk_span

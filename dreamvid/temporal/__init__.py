@@ -1,1 +1,2 @@
-"""Frame-to-frame coherence: optical flow, the carried dream (warp, mask, init, scene cuts), metrics."""
+"""Frame-to-frame coherence: optical flow (CPU), the carried dream on the device (warps, masks, the
+anchor, init and target, scene cuts), metrics."""

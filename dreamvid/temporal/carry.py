@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .anchor import Anchor
-from .flow import FlowEstimator, to_gray_u8
+from .flow import FlowEstimator
 from .motion import Motion
 from .sampling import warp, warp_at
 
@@ -35,9 +35,10 @@ def estimate_flows(est: FlowEstimator, raw_cur: np.ndarray, raw_prev: np.ndarray
     """The flows frame t's carry needs, from the raw frames alone (at the estimator's size).
 
     They do not depend on any dream, so a render estimates them for later frames while frame t
-    is being dreamed. Frames: ``HxWx3`` RGB (uint8 or float [0, 1]) or ``HxW`` gray uint8.
+    is being dreamed. Frames: ``HxWx3`` RGB (uint8 or float [0, 1]), ``HxW`` gray uint8, or
+    ``est.gray`` of them (converted once per frame).
     """
-    g_cur, g_prev = to_gray_u8(raw_cur), to_gray_u8(raw_prev)
+    g_cur, g_prev = est.gray(raw_cur), est.gray(raw_prev)
     return Flows(est.estimate(g_cur, g_prev), est.estimate(g_prev, g_cur))
 
 
@@ -79,11 +80,11 @@ def carry_one_step(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.
     """The previous dream's residual warped one step along `motion` (bilinear for the init; bicubic
     for the target, which a render pulls toward over many frames: bilinear sampling at fractional
     shifts is a low-pass filter, applied again every frame)."""
-    residual, flow, c = prev_dream - prev_raw, motion.frame_flow(), motion.frame_mask()
-    carried = _finish(raw, c * warp(residual, flow, "linear"), blend, c, motion, target=False)
+    residual, grid, c = prev_dream - prev_raw, motion.frame_grid(), motion.frame_mask()
+    carried = _finish(raw, c * warp(residual, None, "linear", grid), blend, c, motion, target=False)
     if not target:
         return carried
-    return carried._replace(target=(raw + c * warp(residual, flow, "cubic")).clamp_(0.0, 1.0))
+    return carried._replace(target=(raw + c * warp(residual, None, "cubic", grid)).clamp_(0.0, 1.0))
 
 
 def carry_anchored(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.Tensor, motion: Motion,
@@ -102,9 +103,9 @@ def carry_anchored(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.
         return _finish(raw, residual.mul_(c), blend, c, motion, target=True)
     one_step = prev_dream - prev_raw
     if pixels.numel() > SPARSE_BELOW * need.numel():
-        residual = warp(one_step, motion.frame_flow(), CHAINED_KERNEL).lerp_(residual, trust)
-    else:  # the same values at those pixels (grid_sample reads each output pixel's position alone)
-        chained = warp_at(one_step, motion.frame_flow(), pixels, CHAINED_KERNEL).view(1, 3, -1)
+        residual = warp(one_step, None, CHAINED_KERNEL, motion.frame_grid()).lerp_(residual, trust)
+    else:  # the same values at those pixels
+        chained = warp_at(one_step, motion.frame_grid(), pixels, CHAINED_KERNEL).view(1, 3, -1)
         flat, t = residual.view(1, 3, -1), trust.view(1, 1, -1)
         flat[:, :, pixels] = chained.lerp_(flat[:, :, pixels], t[:, :, pixels])
     return _finish(raw, residual.mul_(c), blend, c, motion, target=True)

@@ -92,11 +92,12 @@ class FlowEstimator:
             same mask coverage. Farneback: ~60 ms, 3 px (it fails on flat regions).
 
         max_side: estimate on frames shrunk (area filter) so that their long side is at most this
-            many pixels, then scale the flow back up (bilinear, vectors scaled by the size ratio) to
-            the frames' size; None = always at full size. Frames already that small are untouched.
-            DIS costs ~5x less at half the side (1080p: 0.42 s -> 0.08 s a flow on one thread), but
-            on real 1080p footage the carry got worse (bench/flow_size.py: masked warp error of the
-            raw frames +17-77 %, with a mask that trusts more), so renders default to full size.
+            many pixels; None = always at full size. Frames already that small are untouched.
+            :meth:`estimate` returns the flow at that size (what a render uploads), :meth:`calc`
+            scales it back up (bilinear, vectors scaled by the size ratio) to the frames' size.
+            DIS medium works on a half-size pyramid level at most, so at 1080p a flow costs ~0.2 s
+            on one thread at full size and ~0.03 s at 640 px; renders default to 640
+            (VideoSettings.flow_max_side, where the measurements are).
 
     ``calc(src, dst)`` returns ``HxWx2`` float32 with ``src(p) ≈ dst(p + flow(p))``. Its result does
     not depend on OpenCV's thread count (OpenCV 5.1: bit-identical at 1, 3, 8 and 16 threads;
@@ -170,18 +171,20 @@ class FlowEstimator:
             init = _resize_flow(np.asarray(init, np.float32), hs, ws)
         return _resize_flow(self._calc(g0, g1, init), h, w)
 
+    def gray(self, img: np.ndarray) -> np.ndarray:
+        """A frame as :meth:`estimate` sees it: gray uint8 at the estimation size (a caller that
+        estimates each frame's flows both ways converts it once)."""
+        g = to_gray_u8(img)
+        hs, ws = self.estimation_size(*g.shape)
+        return g if (hs, ws) == g.shape else cv2.resize(g, (ws, hs), interpolation=cv2.INTER_AREA)
+
     def estimate(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """The flow of :meth:`calc` at the estimation size (:meth:`estimation_size`), in pixels of
         that size: what the render uploads (the device resizes it where the frame needs it).
-        src, dst: ``HxW`` gray uint8 (or what :meth:`calc` takes); returns ``hxwx2`` float32."""
-        g0, g1 = to_gray_u8(src), to_gray_u8(dst)
+        src, dst: what :meth:`calc` takes, or :meth:`gray` of it; returns ``hxwx2`` float32."""
+        g0, g1 = self.gray(src), self.gray(dst)
         if g0.shape != g1.shape:
             raise ValueError(f"frames differ in size: {g0.shape} vs {g1.shape}")
-        h, w = g0.shape
-        hs, ws = self.estimation_size(h, w)
-        if (hs, ws) != (h, w):
-            g0 = cv2.resize(g0, (ws, hs), interpolation=cv2.INTER_AREA)
-            g1 = cv2.resize(g1, (ws, hs), interpolation=cv2.INTER_AREA)
         return self._calc(g0, g1, None)
 
     def _calc(self, g0: np.ndarray, g1: np.ndarray, init: Optional[np.ndarray]) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from .sampling import gaussian_blur, grid_positions, pixel_grid, resize, sample, warp
+from .sampling import gaussian_blur, grid_positions, pixel_grid, resize, sample, warp, warp_grid
 
 # Forward-backward consistency and motion-boundary constants (Sundaram et al. 2010, as used by
 # Ruder et al. 2016), in frame pixels.
@@ -106,8 +106,17 @@ class Motion:
         self.flow_size = (h, w)
         self.scale = (frame_size[1] / w, frame_size[0] / h)  # (sx, sy)
         self._mask: Optional[torch.Tensor] = None
-        self._frame_flow: Optional[torch.Tensor] = None
+        self._share: Optional[float] = None
+        self._frame_grid: Optional[torch.Tensor] = None
         self._frame_mask: Optional[torch.Tensor] = None
+
+    def prepare(self) -> "Motion":
+        """Compute now what the carry reads of this motion (the mask, its share, the frame-sized
+        flow and mask), e.g. in a worker thread ahead of the frame loop; returns self."""
+        self._share = float(self.mask.mean())
+        self.frame_grid()
+        self.frame_mask()
+        return self
 
     # -- on the flow grid ----------------------------------------------------------------------
 
@@ -123,7 +132,9 @@ class Motion:
 
     def reliable_share(self) -> float:
         """The mask's mean: the share of frame t that carries (a scene cut when small)."""
-        return float(self.mask.mean())
+        if self._share is None:
+            self._share = float(self.mask.mean())
+        return self._share
 
     def in_frame_pixels(self, field: torch.Tensor) -> torch.Tensor:
         """A displacement field on the flow grid ``(1, 2, h, w)`` in flow-grid pixels -> frame pixels."""
@@ -139,10 +150,15 @@ class Motion:
     # -- on the frame grid ---------------------------------------------------------------------
 
     def frame_flow(self) -> torch.Tensor:
-        """The backward flow on the frame grid in frame pixels ``(1, 2, H, W)``."""
-        if self._frame_flow is None:
-            self._frame_flow = resize(self.in_frame_pixels(self.backward), *self.frame_size)
-        return self._frame_flow
+        """The backward flow on the frame grid in frame pixels ``(1, 2, H, W)`` (made anew each call)."""
+        return resize(self.in_frame_pixels(self.backward), *self.frame_size)
+
+    def frame_grid(self) -> torch.Tensor:
+        """:func:`~dreamvid.temporal.sampling.warp_grid` of :meth:`frame_flow`: how the frame before
+        is read onto this one."""
+        if self._frame_grid is None:
+            self._frame_grid = warp_grid(self.frame_flow())
+        return self._frame_grid
 
     def frame_mask(self) -> torch.Tensor:
         """The occlusion mask on the frame grid ``(1, 1, H, W)``."""

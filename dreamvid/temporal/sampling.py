@@ -13,7 +13,7 @@ as ``cv2.BORDER_REPLICATE`` does.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -69,21 +69,27 @@ def _grid_sample(img: torch.Tensor, grid: torch.Tensor, kernel: str) -> torch.Te
                          align_corners=True)
 
 
-def warp(img: torch.Tensor, displacement: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
+def warp_grid(displacement: torch.Tensor) -> torch.Tensor:
+    """The sampling grid of :func:`warp` for `displacement` ``(1, 2, H, W)`` (pixels): made once,
+    it serves several images and :func:`warp_at` (``(1, H, W, 2)``, grid_sample's units)."""
+    h, w = displacement.shape[-2:]
+    return _to_grid(_grid(h, w, displacement.device, True), displacement, h, w)
+
+
+def warp(img: torch.Tensor, displacement: torch.Tensor, kernel: str = "linear",
+         grid: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Backward warp: ``out(p) = img(p + displacement(p))``; img ``(N, C, H, W)``, displacement
-    ``(1, 2, H, W)`` pixels, both on one grid; returns ``(N, C, H, W)``."""
+    ``(1, 2, H, W)`` pixels, both on one grid (or its :func:`warp_grid`); returns ``(N, C, H, W)``."""
     if kernel == "lanczos":
         return _sample_lanczos(img, pixel_grid(*img.shape[-2:], img.device) + displacement)
-    h, w = img.shape[-2:]
-    return _grid_sample(img, _to_grid(_grid(h, w, img.device, True), displacement, h, w), kernel)
+    return _grid_sample(img, warp_grid(displacement) if grid is None else grid, kernel)
 
 
-def warp_at(img: torch.Tensor, displacement: torch.Tensor, pixels: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
-    """:func:`warp` at the pixels with flat indices `pixels` ``(K,)`` only: ``(N, C, 1, K)``, the
-    values :func:`warp` gives there (each output pixel is read at its own position alone)."""
-    h, w = img.shape[-2:]
-    grid = _to_grid(_grid(h, w, img.device, True), displacement, h, w)
-    return _grid_sample(img, grid.view(1, 1, h * w, 2)[:, :, pixels], kernel)
+def warp_at(img: torch.Tensor, grid: torch.Tensor, pixels: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
+    """:func:`warp` by the :func:`warp_grid` `grid`, at the pixels with flat indices `pixels`
+    ``(K,)`` only: ``(N, C, 1, K)``, the values :func:`warp` gives there (grid_sample reads each
+    output pixel at its own position alone)."""
+    return _grid_sample(img, grid.view(1, 1, -1, 2)[:, :, pixels], kernel)
 
 
 def sample(img: torch.Tensor, positions: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
