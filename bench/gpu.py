@@ -16,6 +16,8 @@ Sections (each also a key of the JSON):
 - frames: a real 1080p frame (samples/bunny.mp4 upscaled) dreamed by a Dreamer with the default
   preset (the CPU smoke test: 2 octaves x 2 iterations): the first frame (full schedule; cold = the first call, warm = again) and later frames
   (the short schedule; median of 3).
+- carry: the carry of one later 1080p frame on the device (temporal/carry.py, flows estimated
+  before on the CPU at the default size): its time, device synchronised.
 - render: the default 1080p video render (dream_video, streamed mp4, --frames frames) with the
   real dream: frames/s (wall, encode included; the model loaded before) and the GPU busy
   fraction (time inside the dream calls / wall: the dream calls return finished frames).
@@ -58,6 +60,10 @@ from dreamvid.engine.models import load_model  # noqa: E402
 from dreamvid.engine.precision import resolve_precision  # noqa: E402
 from dreamvid.errors import SettingError  # noqa: E402
 from dreamvid.io.sources import open_source  # noqa: E402
+from dreamvid.temporal.anchor import Anchor  # noqa: E402
+from dreamvid.temporal.carry import carry_anchored, estimate_flows  # noqa: E402
+from dreamvid.temporal.flow import FlowEstimator  # noqa: E402
+from dreamvid.temporal.motion import Motion  # noqa: E402
 import dreamvid.pipeline.video as render  # noqa: E402
 
 SAMPLE = os.path.join(HERE, os.pardir, "samples", "bunny.mp4")
@@ -174,6 +180,33 @@ def frames(device, precision, clip, size) -> dict:
             "graph_failures": sorted(set(dreamer.graphs.failures.values())) if dreamer.graphs else None}
 
 
+def carry_time(device, clip, repeat: int = 5) -> dict:
+    """The carry of one later frame on the device (temporal/carry.py: the motion's mask and
+    frame-sized fields, the anchor followed and sampled, the one-step warp where it is not
+    trusted, init and target), from flows estimated beforehand on the CPU at the default size:
+    the median of `repeat` after a warm-up, device synchronised."""
+    video = VideoSettings()
+    frames_rgb = list(open_source(clip).frames(0, 3))
+    est = FlowEstimator(video.flow, max_side=video.flow_max_side)
+    flows = estimate_flows(est, frames_rgb[2], frames_rgb[1])
+    raw, prev = upload(frames_rgb[2], device), upload(frames_rgb[1], device)
+    dream = (prev + 0.05 * torch.rand(prev.shape, generator=make_generator(0)).to(device)).clamp(0, 1)
+    h, w = raw.shape[-2:]
+    times = []
+    for _ in range(repeat + 1):
+        _sync(device)
+        t = time.perf_counter()
+        motion = Motion(flows.backward, flows.forward, (h, w), device)
+        motion.reliable_share()
+        anchor = Anchor(0, dream - prev, video.carry_kernel, motion.flow_size)
+        anchor.follow(motion)
+        carry_anchored(raw, prev, dream, motion, anchor, video.blend)
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return {"size": f"{w}x{h}", "flow_size": f"{motion.flow_size[1]}x{motion.flow_size[0]}",
+            "carry_ms": 1000 * statistics.median(times[1:])}
+
+
 def render_fps(device, precision, clip, n, tmp) -> dict:
     settings = dream_settings(device)
     timers = Timers()
@@ -245,6 +278,10 @@ def table(res: dict) -> str:
                      f"{f['first_warm_s']:.3f} s warm ({f['schedule_first'][0]}x{f['schedule_first'][1]}); "
                      f"later {f['later_s'] * 1000:.1f} ms = {f['later_fps']:.1f} frames/s "
                      f"({f['schedule_later'][0]}x{f['schedule_later'][1]})")
+    if res.get("carry"):
+        c = res["carry"]
+        lines.append(f"carry of a later {c['size']} frame on the device (flows at {c['flow_size']}): "
+                     f"{c['carry_ms']:.1f} ms")
     if res.get("render"):
         r = res["render"]
         lines.append(f"render {r['frames']} frames: {r['frames_per_s']:.2f} frames/s, GPU busy "
@@ -308,6 +345,7 @@ def main(argv=None) -> int:
         sections = [
             ("steps", lambda: steps(device, size, models, precisions, iterations, peaks)),
             ("frames", lambda: frames(device, precisions[0].name, clip, f"{size[0]}x{size[1]}")),
+            ("carry", lambda: carry_time(device, clip)),
             ("render", lambda: render_fps(device, precisions[0].name, clip, n, tmp)),
             ("cpu_stages", lambda: cpu_stages(device, clip, n, tmp)),
             ("peak_4k", lambda: peak_4k(device, size4k, precisions, iterations)),

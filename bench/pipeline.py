@@ -246,7 +246,7 @@ def run_options(device: str, overlap: bool) -> RunOptions:
 def stand_in(args, width: int, height: int) -> int:
     """--dream-ms: the render's frames/s with the dream replaced by a wait (see the module doc)."""
     settings = settings_from_preset(args.preset)
-    video = VideoSettings(**({} if args.flow_max_side is None else {"flow_max_side": args.flow_max_side}))
+    video = VideoSettings(**({} if args.flow_max_side is None else {"flow_max_side": args.flow_max_side or None}))
     stages = ("decode", "flows", "carry", "dream_first", "dream_next", "save", "encode")
     results = {}
     with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
@@ -310,7 +310,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device-ms", type=float,
                     help="with --dream-ms: replace the carry by a wait too (a model of a GPU device; see the docstring)")
     ap.add_argument("--flow-max-side", type=int,
-                    help="with --dream-ms: estimate flows at this long side (VideoSettings.flow_max_side)")
+                    help="with --dream-ms: estimate flows at this long side (VideoSettings.flow_max_side; 0 = full size)")
     ap.add_argument("--sequential", action="store_true",
                     help="with --dream-ms: also render with every stage in the frame loop, one after the other")
     args = ap.parse_args(argv)

@@ -7,6 +7,7 @@ frame that is saved, carried or shown goes through it, so pixels agree everywher
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -35,12 +36,8 @@ def quantize(x: np.ndarray) -> np.ndarray:
 
 def quantize_tensor(x: torch.Tensor) -> torch.Tensor:
     """(1, 3, H, W) float in [0, 1] -> (1, 3, H, W) uint8 on the same device, by `quantize`'s rule
-    (the same float32 operations, one at a time). Its memory is laid out pixel by pixel (H, W, 3),
-    so :func:`download` copies nothing more."""
-    n, c, h, w = x.shape
-    y = torch.empty(n, h, w, c, device=x.device)  # (H, W, 3) in memory
-    torch.clamp(x.permute(0, 2, 3, 1).float(), 0.0, 1.0, out=y)
-    return y.mul_(255.0).add_(0.5).to(torch.uint8).permute(0, 3, 1, 2)
+    (the same float32 operations, one at a time: the same bytes)."""
+    return x.float().clamp(0.0, 1.0).mul_(255.0).add_(0.5).to(torch.uint8)
 
 
 def upload(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -58,8 +55,10 @@ def unit(u8: torch.Tensor) -> torch.Tensor:
 
 
 def download(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) uint8 on any device -> RGB uint8 (H, W, 3) numpy."""
-    return np.ascontiguousarray(x[0].permute(1, 2, 0).cpu().numpy())
+    """(1, 3, H, W) uint8 on any device -> RGB uint8 (H, W, 3) numpy (the planes copied once, then
+    interleaved by OpenCV, several times faster than a strided copy of bytes)."""
+    planes = x[0].contiguous().cpu().numpy()
+    return cv2.merge(list(planes)) if planes.shape[0] > 1 else np.ascontiguousarray(planes.transpose(1, 2, 0))
 
 
 def to_unit(rgb: np.ndarray) -> np.ndarray:
