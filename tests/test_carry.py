@@ -143,15 +143,6 @@ def test_mask_on_a_reduced_flow_grid_agrees_with_the_full_one(device):
     assert abs(masks[None].mean() - masks[80].mean()) < 0.05
 
 
-def test_frame_flow_at_a_few_pixels_is_the_resized_flow_there():
-    prev, cur = shifted(3, -2, h=90, w=120, seed=4)
-    motion = motion_of(cur, prev, "cpu", max_side=60)
-    pixels = torch.tensor([0, 5, 119, 120 * 45 + 60, 120 * 90 - 1])
-    whole = motion.frame_flow().reshape(1, 2, -1)[:, :, pixels]
-    torch.testing.assert_close(motion.frame_flow_at(pixels).reshape(1, 2, -1), whole, atol=1e-4, rtol=0)
-    assert torch.allclose(whole.median(dim=2).values, torch.tensor([[-3.0, 2.0]]), atol=0.3)
-
-
 # ------------------------------------------------------------------------------- the carry
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from .sampling import gaussian_blur, grid_positions, pixel_grid, resize, sample, warp, warp_grid
+from .sampling import gaussian_blur, pixel_grid, resize, warp, warp_grid
 
 # Forward-backward consistency and motion-boundary constants (Sundaram et al. 2010, as used by
 # Ruder et al. 2016), in frame pixels.
@@ -92,8 +92,8 @@ def occlusion_mask(forward: torch.Tensor, backward: torch.Tensor,
 class Motion:
     """The motion of frame t back to frame t−1 on the device (see the module doc).
 
-    flows: temporal.carry.Flows (numpy, at the estimation size) or None (no flow: a still carry);
-    frame_size: (H, W) of the frames.
+    backward, forward: the pair's flows as estimated (``hxwx2`` numpy, flow-grid pixels; forward
+    None: no mask, all reliable); frame_size: (H, W) of the frames; device: where they go.
     """
 
     def __init__(self, backward: np.ndarray, forward: Optional[np.ndarray], frame_size: Tuple[int, int],
@@ -141,11 +141,11 @@ class Motion:
         sx, sy = self.scale
         return field * torch.tensor([sx, sy], device=field.device).view(1, 2, 1, 1)
 
-    def frame_positions_of(self, grid_positions: torch.Tensor) -> torch.Tensor:
+    def frame_positions_of(self, points: torch.Tensor) -> torch.Tensor:
         """Flow-grid positions ``(1, 2, h, w)`` -> the frame positions they stand for."""
         sx, sy = self.scale
-        s = torch.tensor([sx, sy], device=grid_positions.device).view(1, 2, 1, 1)
-        return (grid_positions + 0.5) * s - 0.5
+        s = torch.tensor([sx, sy], device=points.device).view(1, 2, 1, 1)
+        return (points + 0.5) * s - 0.5
 
     # -- on the frame grid ---------------------------------------------------------------------
 
@@ -165,9 +165,3 @@ class Motion:
         if self._frame_mask is None:
             self._frame_mask = resize(self.mask, *self.frame_size)
         return self._frame_mask
-
-    def frame_flow_at(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The backward flow in frame pixels at the frame pixels with flat indices `pixels` ``(K,)``:
-        ``(1, 2, 1, K)``, the values :meth:`frame_flow` has there (for a few pixels of a big frame)."""
-        at = grid_positions(pixels, self.frame_size, self.flow_size)
-        return sample(self.in_frame_pixels(self.backward), at, "linear")

@@ -1,14 +1,13 @@
 """Sampling images and fields at given pixel positions, on the device (torch).
 
-What the carry is made of: backward warping (``out(p) = img(p + d(p))``), reading an image at a
-few scattered positions, resizing a field between the flow's grid and the frame's, and a small
+What the carry is made of: backward warping (``out(p) = img(p + d(p))``, on the whole frame or
+at a few of its pixels), resizing a field between the flow's grid and the frame's, and a small
 Gaussian. The same functions on every device; they define the carry's pixels (within ~1e-6 of
 OpenCV's ``remap`` and ``resize`` on the same input: tests/test_carry.py).
 
 Shapes: images and fields are ``(N, C, H, W)`` float32 tensors; a displacement ``(1, 2, H, W)``
-is in pixels (channel 0 = x, the column; 1 = y, the row); positions ``(1, 2, h, w)`` are absolute
-pixel coordinates of the source. Outside the source the border is replicated (positions clamped),
-as ``cv2.BORDER_REPLICATE`` does.
+is in pixels (channel 0 = x, the column; 1 = y, the row). Outside the source the border is
+replicated (positions clamped), as ``cv2.BORDER_REPLICATE`` does.
 """
 
 from __future__ import annotations
@@ -55,15 +54,6 @@ def pixel_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
     return _grid(height, width, device, False)
 
 
-def _to_grid(base: torch.Tensor, offsets: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``base + offsets`` in grid_sample's units, as a contiguous ``(1, h, w, 2)`` grid (a
-    permuted grid makes grid_sample's CPU kernel ~3x slower). base: ``(1, h, w, 2)`` normalised;
-    offsets: ``(1, 2, h, w)`` pixels of the source (height x width)."""
-    scale = torch.tensor([_unit(width), _unit(height)], device=offsets.device)
-    out = torch.empty(1, offsets.shape[2], offsets.shape[3], 2, device=offsets.device)
-    return torch.addcmul(base, offsets.permute(0, 2, 3, 1), scale, out=out)
-
-
 def _grid_sample(img: torch.Tensor, grid: torch.Tensor, kernel: str) -> torch.Tensor:
     return F.grid_sample(img, grid.expand(img.shape[0], -1, -1, -1), MODES[kernel], "border",
                          align_corners=True)
@@ -71,9 +61,12 @@ def _grid_sample(img: torch.Tensor, grid: torch.Tensor, kernel: str) -> torch.Te
 
 def warp_grid(displacement: torch.Tensor) -> torch.Tensor:
     """The sampling grid of :func:`warp` for `displacement` ``(1, 2, H, W)`` (pixels): made once,
-    it serves several images and :func:`warp_at` (``(1, H, W, 2)``, grid_sample's units)."""
+    it serves several images and :func:`warp_at`. ``(1, H, W, 2)`` in grid_sample's units, and
+    contiguous (a permuted grid makes grid_sample's CPU kernel ~3x slower)."""
     h, w = displacement.shape[-2:]
-    return _to_grid(_grid(h, w, displacement.device, True), displacement, h, w)
+    scale = torch.tensor([_unit(w), _unit(h)], device=displacement.device)
+    out = torch.empty(1, h, w, 2, device=displacement.device)
+    return torch.addcmul(_grid(h, w, displacement.device, True), displacement.permute(0, 2, 3, 1), scale, out=out)
 
 
 def warp(img: torch.Tensor, displacement: torch.Tensor, kernel: str = "linear",
@@ -92,15 +85,6 @@ def warp_at(img: torch.Tensor, grid: torch.Tensor, pixels: torch.Tensor, kernel:
     return _grid_sample(img, grid.view(1, 1, -1, 2)[:, :, pixels], kernel)
 
 
-def sample(img: torch.Tensor, positions: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
-    """``img`` ``(N, C, H, W)`` read at ``positions`` ``(1, 2, h, w)`` (any grid) -> ``(N, C, h, w)``."""
-    if kernel == "lanczos":
-        return _sample_lanczos(img, positions)
-    h, w = img.shape[-2:]
-    zero = torch.tensor([-1.0, -1.0], device=positions.device)  # pixel 0 in grid units
-    return _grid_sample(img, _to_grid(zero, positions, h, w), kernel)
-
-
 def _sample_lanczos(img: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     maps = np.ascontiguousarray(positions[0].permute(1, 2, 0).float().cpu().numpy())
     out = []
@@ -117,18 +101,6 @@ def resize(field: torch.Tensor, height: int, width: int) -> torch.Tensor:
     if field.shape[-2:] == (height, width):
         return field
     return F.interpolate(field, size=(height, width), mode="bilinear", align_corners=False)
-
-
-def grid_positions(pixels: torch.Tensor, frame_size: Tuple[int, int], grid_size: Tuple[int, int]) -> torch.Tensor:
-    """Positions on a coarser grid of the frame pixels with flat indices `pixels` ``(K,)``:
-    ``(1, 2, 1, K)``, pixel centres aligned as :func:`resize` aligns them, so :func:`sample` there
-    (linear) reads what :func:`resize` would give at those pixels."""
-    (hf, wf), (h, w) = frame_size, grid_size
-    y = torch.div(pixels, wf, rounding_mode="floor").float()
-    x = (pixels - y.long() * wf).float()
-    gx = (x + 0.5) * (w / wf) - 0.5
-    gy = (y + 0.5) * (h / hf) - 0.5
-    return torch.stack([gx, gy])[None, :, None, :]
 
 
 _KERNELS: Dict[Tuple[float, str], torch.Tensor] = {}
