@@ -128,7 +128,7 @@ class VideoSettings:
                                refs=("start",))
         _check(self, "max_side", self.max_side is None or self.max_side >= 32, "must be at least 32")
         _check(self, "flow_max_side", self.flow_max_side is None or self.flow_max_side >= 32,
-               "must be at least 32 (or None: flows at full size)")
+               "must be at least 32 (None, or 0 on the command line: at the frame's own size)")
         _check(self, "fps", self.fps is None or self.fps > 0, "must be > 0")
         return self
 
