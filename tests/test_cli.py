@@ -126,3 +126,13 @@ def test_console_script_and_module_entry_points(tmp_path):
     if script:  # installed by pip (always, with the README's install command)
         proc = subprocess.run([script, "--list-presets"], capture_output=True, text=True)
         assert proc.returncode == 0 and "seals" in proc.stdout
+
+
+def test_flow_max_side_flag_maps_zero_to_the_frames_own_size():
+    from dreamvid.app.cli import _video_settings, build_main_parser
+    from dreamvid.config.settings import VideoSettings
+    video = os.path.join(SAMPLES, "bunny.mp4")
+    parse = lambda *extra: _video_settings(build_main_parser().parse_args([video, "-o", "o.mp4", *extra]))  # noqa: E731
+    assert parse().flow_max_side == VideoSettings().flow_max_side == 640
+    assert parse("--flow-max-side", "0").flow_max_side is None
+    assert parse("--flow-max-side", "320").flow_max_side == 320
