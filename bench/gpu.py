@@ -40,7 +40,6 @@ import tempfile
 import time
 
 import cv2
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))

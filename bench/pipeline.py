@@ -57,7 +57,6 @@ import time
 from contextlib import contextmanager
 from typing import Dict, List
 
-import numpy as np
 import torch
 
 import dreamvid.pipeline.job as job

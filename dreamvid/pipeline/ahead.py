@@ -10,11 +10,11 @@ the pool's size never changes pixels. With overlap=False every item is made in t
 when asked for (the sequential pipeline; same pixels).
 
 Items are ``(raw, flows)``: raw what ``load`` made of the decoded frame (the video render's: RGB
-uint8 at the render's size); flows a Future of ``then(temporal.carry.Flows, raw)`` for (raw, the
-previous raw), at the estimator's size, or None for the first frame or without an estimator.
-``then(flows, raw, worker)`` runs in the worker too (worker=True; False when made in the loop) (the video render's makes the pair's temporal.motion.Motion:
-uploaded, and on a CPU device its mask and frame-sized fields computed there, off the loop).
-:func:`result` waits for one.
+uint8 at the render's size); flows a Future of ``then(temporal.carry.Flows, raw, worker)`` for
+(raw, the previous raw), at the estimator's size, or None for the first frame or without an
+estimator. ``then`` runs where the flows were estimated (worker: True in a flow thread, False in
+the loop); the video render's makes the pair's temporal.motion.Motion. :func:`result` waits for
+one. Each frame is converted to the estimator's gray once (it is in two pairs).
 """
 
 from __future__ import annotations

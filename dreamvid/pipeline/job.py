@@ -17,8 +17,8 @@ frame of chunk c = [c·n, (c+1)·n) goes to that chunk's encoder (no audio) as s
 and when the last one is in, ``chunk_c.mp4`` is renamed into the checkpoint (from its temporary
 name) and the chunk's PNGs deleted, but for the last saved frames, which a resume carries from. A
 stop loses only the open chunk's partial encode: the next run feeds that chunk's saved frames to
-a new encoder first (the same frames in the same order: the same bytes). Chunk boundaries are fixed by frame
-index, so where a run was stopped never changes the output. At the end the chunks are joined
+a new encoder first (the same frames in the same order: the same bytes). Chunk boundaries are
+fixed by frame index, so where a run was stopped never changes the output. At the end the chunks are joined
 without re-encoding, the audio muxed once: disk in use stays about the output so far plus one
 chunk of PNGs, and finishing costs seconds. GIF outputs need a palette from all frames and zoom
 loops play their frames out of order: they keep every frame until the end. Folder outputs get
@@ -208,14 +208,19 @@ def encode_chunks(ckpt: Checkpoint, fps: Fraction, run: RunOptions, keep_last: i
         span = ckpt.chunk_range(c)
         frames = ckpt.frames(span)
         first = next(frames)
-        height, width = first.shape[:2]
-        kind = ckpt.chunk_ext.lstrip(".")
-        with FfmpegSink(ckpt.chunk_path(c), kind, fps, width, height, quality=run.quality, chunk=True) as sink:
+        with _chunk_sink(ckpt, c, fps, run, first) as sink:
             for frame in _chain(first, frames):
                 sink.write(frame)
         ckpt.chunk_written(c)
     if not run.keep_frames:
         ckpt.prune(keep_last)  # older frames are no longer the carry's start
+
+
+def _chunk_sink(ckpt: Checkpoint, c: int, fps: Fraction, run: RunOptions, like: np.ndarray) -> FfmpegSink:
+    """The encoder of chunk c (its temporary file, renamed into place when closed) for frames like `like`."""
+    height, width = like.shape[:2]
+    return FfmpegSink(ckpt.chunk_path(c), ckpt.chunk_ext.lstrip("."), fps, width, height, quality=run.quality,
+                      chunk=True)
 
 
 class ChunkEncoder:
@@ -246,10 +251,7 @@ class ChunkEncoder:
         span = ckpt.chunk_range(c)
         if self._chunk != c:
             self.close()
-            height, width = frame.shape[:2]
-            self._sink = FfmpegSink(ckpt.chunk_path(c), ckpt.chunk_ext.lstrip("."), self.fps, width, height,
-                                    quality=self.run.quality, chunk=True)
-            self._chunk = c
+            self._sink, self._chunk = _chunk_sink(ckpt, c, self.fps, self.run, frame), c
             for earlier in ckpt.frames(range(span.start, k)):  # saved before a stop
                 self._sink.write(earlier)
         self._sink.write(frame)

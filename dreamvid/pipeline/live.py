@@ -30,7 +30,7 @@ from ..engine.transforms import carried_dream
 from ..errors import Cancelled
 from ..io.streams import LiveFrame, LiveSource, SourceLost, open_live
 from ..temporal.anchor import REFRESH_BELOW, Anchor
-from ..temporal.carry import Carried, carry_anchored, carry_one_step, estimate_flows
+from ..temporal.carry import Carried, carry_along, estimate_flows
 from ..temporal.flow import FlowEstimator
 from ..temporal.motion import Motion
 from .common import build_dreamer
@@ -124,13 +124,8 @@ class LiveCarry:
             return None
         flows = estimate_flows(self.estimator, rgb, self._prev_rgb)
         motion = Motion(flows.backward, flows.forward, tuple(raw.shape[-2:]), raw.device)
-        if motion.reliable_share() < live.cut_below:
-            self._anchor = None
-            return None  # the camera swung or the scene changed: nothing carries over
-        if self._anchor is None:  # carry_anchor 0: the one-step carry
-            return carry_one_step(raw, self._prev_raw, self._prev_dream, motion, live.blend)
-        self._anchor.follow(motion)
-        return carry_anchored(raw, self._prev_raw, self._prev_dream, motion, self._anchor, live.blend)
+        # None where the camera swung or the scene changed (a new anchor comes with the fresh dream)
+        return carry_along(raw, self._prev_raw, self._prev_dream, motion, self._anchor, live.blend, live.cut_below)
 
 
 @dataclass

@@ -163,12 +163,13 @@ def scene_cuts(frames: Iterable[np.ndarray], video: VideoSettings, first: int = 
     cuts, prev = [], None
     for i, rgb in enumerate(frames, start=first):
         raw = resize_to_max_side(rgb, video.max_side) if video.max_side else rgb
+        gray = est.gray(raw)  # once per frame, as the render's read-ahead
         if prev is not None:
-            flows = estimate_flows(est, raw, prev)
+            flows = estimate_flows(est, gray, prev)
             motion = Motion(flows.backward, flows.forward, raw.shape[:2], torch.device("cpu"))
             if motion.reliable_share() < video.cut_below:
                 cuts.append(i)
-        prev = raw
+        prev = gray
     return cuts
 
 

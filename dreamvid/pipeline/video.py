@@ -34,7 +34,7 @@ from ..io.sources import FrameSource, open_source
 from ..store.checkpoint import Checkpoint, describe_differences
 from ..store.identity import input_fingerprint
 from ..temporal.anchor import REFRESH_BELOW, Anchor
-from ..temporal.carry import Carried, carry_anchored, carry_one_step, carry_still
+from ..temporal.carry import Carried, carry_along, carry_still
 from ..temporal.flow import FlowEstimator
 from ..temporal.motion import Motion
 from . import ahead
@@ -220,12 +220,8 @@ class VideoJob(FrameJob):
         motion = ahead.result(self._flows)
         if motion is None or video_s.blend == 0:
             return carry_still(raw, self._prev_raw, self._prev_dream, video_s.blend if motion is None else 0.0)
-        if motion.reliable_share() < video_s.cut_below:
-            return None  # a scene cut: nothing carries over, dream it like a first frame
-        if self._anchor is not None:
-            self._anchor.follow(motion)
-            return carry_anchored(raw, self._prev_raw, self._prev_dream, motion, self._anchor, video_s.blend)
-        return carry_one_step(raw, self._prev_raw, self._prev_dream, motion, video_s.blend, target)
+        return carry_along(raw, self._prev_raw, self._prev_dream, motion, self._anchor, video_s.blend,
+                           video_s.cut_below, target)  # None at a scene cut: dreamed like a first frame
 
     def _next_anchor(self, i: int, anchor: Optional[Anchor], raw: torch.Tensor, dream: torch.Tensor):
         """The anchor after frame i: `anchor` (followed up to frame i; None where frame i carried

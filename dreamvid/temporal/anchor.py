@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from .motion import Motion
+from .motion import Motion, frame_positions
 from .sampling import pixel_grid, resize, warp
 
 #: A new anchor is taken where the old one carries less than this share of the frame (a pan that
@@ -61,7 +61,7 @@ class Anchor:
         self.displacement = motion.in_frame_pixels(motion.backward) + moved[:, :2]
         self.trust = torch.minimum(moved[:, 2:], motion.mask)
         h, w = motion.frame_size
-        source = motion.frame_positions_of(pixel_grid(*motion.flow_size, motion.device)) + self.displacement
+        source = frame_positions(pixel_grid(*motion.flow_size, motion.device), motion.scale) + self.displacement
         x, y = source[:, 0:1], source[:, 1:2]
         self.trust = self.trust.masked_fill((x < 0) | (x > w - 1) | (y < 0) | (y > h - 1), 0.0)
 

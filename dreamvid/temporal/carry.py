@@ -87,6 +87,20 @@ def carry_one_step(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.
     return carried._replace(target=(raw + c * warp(residual, None, "cubic", grid)).clamp_(0.0, 1.0))
 
 
+def carry_along(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.Tensor, motion: Motion,
+                anchor: Optional[Anchor], blend: float, cut_below: float, target: bool = True) -> Optional[Carried]:
+    """Frame t carried from the frame before along `motion`: None where the motion's reliable share
+    is below `cut_below` (a scene cut: dream it afresh); else the anchor, when there is one, follows
+    the motion and :func:`carry_anchored` carries, or :func:`carry_one_step` (`target`: make its
+    target too; the anchored carry always does)."""
+    if motion.reliable_share() < cut_below:
+        return None
+    if anchor is None:
+        return carry_one_step(raw, prev_raw, prev_dream, motion, blend, target)
+    anchor.follow(motion)
+    return carry_anchored(raw, prev_raw, prev_dream, motion, anchor, blend)
+
+
 def carry_anchored(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.Tensor, motion: Motion,
                    anchor: Anchor, blend: float) -> Carried:
     """The init and the target of frame t with an anchor that has followed `motion` (anchor.py):

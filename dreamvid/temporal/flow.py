@@ -164,12 +164,9 @@ class FlowEstimator:
         hs, ws = self.estimation_size(h, w)
         if (hs, ws) == (h, w):
             return self._calc(g0, g1, init)
-        small = (ws, hs)  # OpenCV sizes are (width, height)
-        g0 = cv2.resize(g0, small, interpolation=cv2.INTER_AREA)
-        g1 = cv2.resize(g1, small, interpolation=cv2.INTER_AREA)
         if init is not None:
             init = _resize_flow(np.asarray(init, np.float32), hs, ws)
-        return _resize_flow(self._calc(g0, g1, init), h, w)
+        return _resize_flow(self._calc(self.gray(g0), self.gray(g1), init), h, w)
 
     def gray(self, img: np.ndarray) -> np.ndarray:
         """A frame as :meth:`estimate` sees it: gray uint8 at the estimation size (a caller that

@@ -37,6 +37,17 @@ def upload_flow(flow: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(flow, np.float32)).permute(2, 0, 1)[None].to(device)
 
 
+def _per_axis(values: Tuple[float, float], like: torch.Tensor) -> torch.Tensor:
+    """(x, y) as a ``(1, 2, 1, 1)`` tensor beside `like`, to scale a two-channel field."""
+    return torch.tensor(values, device=like.device).view(1, 2, 1, 1)
+
+
+def frame_positions(points: torch.Tensor, scale: Tuple[float, float]) -> torch.Tensor:
+    """Flow-grid positions ``(1, 2, h, w)`` -> the frame positions they stand for (pixel centres
+    aligned: ``(q + 0.5) · s − 0.5``, s = (sx, sy) frame pixels per flow-grid pixel)."""
+    return (points + 0.5) * _per_axis(scale, points) - 0.5
+
+
 def _gradient(f: torch.Tensor, dim: int) -> torch.Tensor:
     """Central differences along `dim` ((f[i+1] − f[i−1]) / 2, one-sided at the ends), as np.gradient."""
     n = f.shape[dim]
@@ -72,7 +83,7 @@ def occlusion_mask(forward: torch.Tensor, backward: torch.Tensor,
     sx, sy = scale
     h, w = backward.shape[-2:]
     w_hat = warp(forward, backward, "linear")
-    units = torch.tensor([sx, sy], device=backward.device).view(1, 2, 1, 1)
+    units = _per_axis(scale, backward)
     wb, wf = backward * units, w_hat * units  # frame pixels
     w2 = (wb * wb).sum(1, keepdim=True)
     s = wb + wf
@@ -82,9 +93,8 @@ def occlusion_mask(forward: torch.Tensor, backward: torch.Tensor,
     grad2 = (gx * gx + gy * gy).sum(1, keepdim=True)
     bad |= grad2 > MB_REL * w2 + MB_ABS
     # Sources more than a frame pixel outside prev are new content (the replicated border is no match).
-    positions = pixel_grid(h, w, backward.device) + backward
-    fx = (positions[:, 0:1] + 0.5) * sx - 0.5
-    fy = (positions[:, 1:2] + 0.5) * sy - 0.5
+    source = frame_positions(pixel_grid(h, w, backward.device) + backward, scale)
+    fx, fy = source[:, 0:1], source[:, 1:2]
     bad |= (fx < -1.0) | (fx > w * sx) | (fy < -1.0) | (fy > h * sy)
     return gaussian_blur((~bad).float(), MASK_SIGMA)
 
@@ -138,14 +148,7 @@ class Motion:
 
     def in_frame_pixels(self, field: torch.Tensor) -> torch.Tensor:
         """A displacement field on the flow grid ``(1, 2, h, w)`` in flow-grid pixels -> frame pixels."""
-        sx, sy = self.scale
-        return field * torch.tensor([sx, sy], device=field.device).view(1, 2, 1, 1)
-
-    def frame_positions_of(self, points: torch.Tensor) -> torch.Tensor:
-        """Flow-grid positions ``(1, 2, h, w)`` -> the frame positions they stand for."""
-        sx, sy = self.scale
-        s = torch.tensor([sx, sy], device=points.device).view(1, 2, 1, 1)
-        return (points + 0.5) * s - 0.5
+        return field * _per_axis(self.scale, field)
 
     # -- on the frame grid ---------------------------------------------------------------------
 

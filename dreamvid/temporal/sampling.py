@@ -12,6 +12,7 @@ replicated (positions clamped), as ``cv2.BORDER_REPLICATE`` does.
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, Optional, Tuple
 
 import cv2
@@ -103,20 +104,18 @@ def resize(field: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(field, size=(height, width), mode="bilinear", align_corners=False)
 
 
-_KERNELS: Dict[Tuple[float, str], torch.Tensor] = {}
+@functools.lru_cache(maxsize=8)
+def _gaussian_taps(sigma: float, radius: int) -> Tuple[float, ...]:
+    t = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-t * t / (2.0 * sigma * sigma))
+    return tuple(float(v) for v in (k / k.sum()).astype(np.float32))
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, radius: int = 2) -> torch.Tensor:
     """``(N, C, H, W)`` smoothed by a Gaussian of `sigma` px over ``2·radius + 1`` taps (as
     ``cv2.GaussianBlur(x, (5, 5), sigma)`` for radius 2), border replicated. Shifted sums, not a
     convolution: one-channel convolutions are slow on CPUs."""
-    key = (float(sigma), str(x.device))
-    k = _KERNELS.get(key)
-    if k is None:
-        t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-        k = torch.exp(-t * t / (2.0 * sigma * sigma))
-        k = _KERNELS[key] = (k / k.sum()).to(torch.float32)
-    taps = k.tolist()
+    taps = _gaussian_taps(float(sigma), radius)
     h, w = x.shape[-2:]
     p = F.pad(x, (radius, radius, 0, 0), mode="replicate")
     rows = sum(p[..., :, i:i + w] * taps[i] for i in range(len(taps)))
