@@ -1,7 +1,7 @@
 """Where a video render's time goes, stage by stage, per frame.
 
     python bench/pipeline.py [INPUT] [--frames 8] [--size 640x360] [--preset dreamy] [--repeat 2]
-    python bench/pipeline.py [INPUT] --size 1920x1080 --dream-ms 20 --frames 24
+    python bench/pipeline.py [INPUT] --size 1920x1080 --dream-ms 20 --frames 24 [--carry both|device|cpu]
 
 
 The input (default samples/bunny.mp4) is scaled to --size with ffmpeg (audio kept) into a
@@ -29,18 +29,25 @@ dream run again once the render is done).
 
 --dream-ms MS: a CPU stand-in for a fast GPU. The Dreamer (still built: its model load counts) is
 called as usual through the real VideoJob, but each call only sleeps MS milliseconds (no CPU used)
-and returns the frame it was given, so decode, flows, carry, checkpoint and encode all run as in a
-real render. It prints ``frames/s N``: frames / (model load + the whole render, encode included),
-the as-shipped render's, and where the time goes per frame (each stage's wall time summed over
-whatever thread ran it, so overlapped stages can add up to more than the wall time), and the
-process's CPU time per frame (its threads, and ffmpeg's apart).
+and returns the frame it was given, so decode, flows, checkpoint and encode all run as in a real
+render. Two pipelines are rendered (--carry both, the default):
 
-The device is this machine's CPU, so the carry (on the dream's device: temporal/carry.py) runs on
-these cores too. --device-ms MS models a render whose device is a GPU: the carry (the mask, the
-anchor, the carried init and target) is replaced by a wait of MS ms as well and returns the raw
-frame, and the flow workers leave the motion's fields to the device, as they do for a GPU; what
-stays on the CPU is what stays there with a GPU (decode, flows, the hand-over copies, the
-checkpoint and the encode). A model, not a GPU measurement: bench/gpu.py measures a real GPU.
+* "GPU model" (--carry device): the whole device modelled. The carry (mask, anchor, carried init
+  and target) runs on the dream's device (temporal/carry.py), so with a GPU it is GPU work too: it
+  is replaced by a wait of --carry-ms (default 2) that returns the raw frame, the flow workers
+  leave the motion's fields to the device as they do for a GPU, and torch's CPU pool is left at
+  one thread (a GPU device does not use it; its spinning threads cost ~50 ms of CPU a frame here).
+  What stays on the CPU is what stays there with a GPU: decode, flows, the hand-over copies, the
+  checkpoint and the encode. A model, not a GPU measurement: bench/gpu.py measures a real GPU.
+* "carry on CPU" (--carry cpu): the device is this CPU, so the carry is computed on these cores
+  (a CPU render's carry; the dream alone is the wait).
+
+It prints per frame each stage's wall time summed over whatever thread ran it (overlapped stages
+can add up to more than the wall time) with that thread's CPU time beside it (torch's and
+OpenCV's own pools, and ffmpeg, are not in it: see the process's and ffmpeg's CPU time below it),
+when the first frame was saved, the steady rate after it and the time after the last save, and
+``frames/s N``: frames / (model load + the whole render, encode and audio mux included), the GPU
+model's (the CPU carry's on the line above it).
 """
 
 from __future__ import annotations
@@ -84,32 +91,39 @@ def scaled_clip(src: str, dst: str, width: int, height: int, frames: int) -> Non
 
 
 class Timers:
-    """Named lists of durations (seconds)."""
+    """Named lists of durations (seconds): wall time, and the CPU time of the thread that ran it."""
 
     def __init__(self):
         self.t: Dict[str, List[float]] = {}
+        self.c: Dict[str, List[float]] = {}
 
-    def add(self, name: str, dt: float) -> None:
+    def add(self, name: str, dt: float, cpu: float = 0.0) -> None:
         self.t.setdefault(name, []).append(dt)
+        self.c.setdefault(name, []).append(cpu)
 
     def wrap(self, name: str, fn):
         def timed(*a, **k):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return fn(*a, **k)
             finally:
-                self.add(name, time.perf_counter() - t0)
+                self.add(name, time.perf_counter() - t0, time.thread_time() - c0)
+        return timed
+
+    def wrap_method(self, name: str, fn):
+        def timed(obj, *a, **k):
+            return self.wrap(name, fn)(obj, *a, **k)
         return timed
 
     def wrap_iter(self, name: str, it):
         it = iter(it)
         while True:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 item = next(it)
             except StopIteration:
                 return
-            self.add(name, time.perf_counter() - t0)
+            self.add(name, time.perf_counter() - t0, time.thread_time() - c0)
             yield item
 
 
@@ -120,7 +134,8 @@ def instrumented(timers: Timers, overlap: bool = True):
     sequential pipeline is RunOptions(overlap=False)."""
     saved = {(render, "open_source"): render.open_source, (ahead, "estimate_flows"): ahead.estimate_flows,
              (ahead, "result"): ahead.result, (job, "open_sink"): job.open_sink,
-             (job, "FfmpegSink"): job.FfmpegSink, (render.VideoJob, "_carry"): render.VideoJob._carry}
+             (job, "FfmpegSink"): job.FfmpegSink, (render.VideoJob, "_carry"): render.VideoJob._carry,
+             (render.VideoJob, "_motion"): render.VideoJob._motion, (render.VideoJob, "_dream"): render.VideoJob._dream}
     saved_save, saved_frames = Checkpoint.save, Checkpoint.frames
 
     def save_timed(self, *a, **k):
@@ -130,18 +145,18 @@ def instrumented(timers: Timers, overlap: bool = True):
     def open_source_timed(*a, **k):
         # Opening probes the file and, for short clips, decodes it once to count the frames:
         # that is decoding too.
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         source = saved[render, "open_source"](*a, **k)
-        timers.add("decode", time.perf_counter() - t0)
+        timers.add("decode", time.perf_counter() - t0, time.thread_time() - c0)
         frames = source.frames
         source.frames = lambda *fa, **fk: timers.wrap_iter("decode", frames(*fa, **fk))
         return source
 
     def timed_sink(opener):
         def open_timed(*a, **k):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             sink = opener(*a, **k)
-            timers.add("encode", time.perf_counter() - t0)
+            timers.add("encode", time.perf_counter() - t0, time.thread_time() - c0)
             sink.write = timers.wrap("encode", sink.write)
             sink.close = timers.wrap("encode", sink.close)
             return sink
@@ -153,14 +168,17 @@ def instrumented(timers: Timers, overlap: bool = True):
     def carry_timed(self, *a, **k):
         # The carry on the device (upload of the flows, mask, anchor, carried init and target),
         # without the wait for flows not estimated yet (flow_wait).
-        waited = sum(timers.t.get("flow_wait", []))
-        t0 = time.perf_counter()
+        waited, waited_cpu = sum(timers.t.get("flow_wait", [])), sum(timers.c.get("flow_wait", []))
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             return saved[render.VideoJob, "_carry"](self, *a, **k)
         finally:
-            timers.add("carry", time.perf_counter() - t0 - (sum(timers.t.get("flow_wait", [])) - waited))
+            timers.add("carry", time.perf_counter() - t0 - (sum(timers.t.get("flow_wait", [])) - waited),
+                       time.thread_time() - c0 - (sum(timers.c.get("flow_wait", [])) - waited_cpu))
 
     render.VideoJob._carry = carry_timed
+    render.VideoJob._motion = timers.wrap_method("motion", saved[render.VideoJob, "_motion"])
+    render.VideoJob._dream = timers.wrap_method("frame_loop", saved[render.VideoJob, "_dream"])
     ahead.estimate_flows = timers.wrap("flows", saved[ahead, "estimate_flows"])
     ahead.result = timers.wrap("flow_wait", saved[ahead, "result"])
     Checkpoint.save = timers.wrap("save", save_timed)
@@ -215,8 +233,9 @@ def _cpu():
 
 @contextmanager
 def device_stand_in(ms):
-    """--device-ms: the carry replaced by a wait of `ms` ms that returns the raw frame, and the flow
-    workers left to upload the motion without computing its fields (as for a GPU device)."""
+    """The carry on a modelled GPU device: a wait of `ms` ms that returns the raw frame, and the
+    flow workers left to upload the motion without computing its fields (as for a GPU device).
+    `ms` None: the carry computed for real on this CPU."""
     if ms is None:
         yield
         return
@@ -237,55 +256,90 @@ def device_stand_in(ms):
         render.VideoJob._carry, render.VideoJob._motion = carry, motion
 
 
+@contextmanager
+def torch_threads(n: int):
+    """torch's CPU threads set to `n` for the duration (from this thread: threads started later take it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_options(device: str, overlap: bool) -> RunOptions:
     """The run's options; overlap=False renders every stage in the frame loop, one after the other."""
     return RunOptions(device=device, overlap=overlap)
+
+
+#: The stand-in's pipelines: (column, overlapped, carry modelled on a GPU device).
+PIPELINES = {"device": ("GPU model", True, True), "cpu": ("carry on CPU", True, False),
+             "sequential": ("sequential", False, False)}
 
 
 def stand_in(args, width: int, height: int) -> int:
     """--dream-ms: the render's frames/s with the dream replaced by a wait (see the module doc)."""
     settings = settings_from_preset(args.preset)
     video = VideoSettings(**({} if args.flow_max_side is None else {"flow_max_side": args.flow_max_side or None}))
-    stages = ("decode", "flows", "carry", "dream_first", "dream_next", "save", "encode")
-    results = {}
+    stages = ("decode", "flows", "motion", "carry", "dream_first", "dream_next", "frame_loop", "save", "encode")
+    modes = {"both": ["device", "cpu"], "device": ["device"], "cpu": ["cpu"]}[args.carry]
+    modes += ["sequential"] if args.sequential else []
+    results, t0s = {}, {}
     with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
         clip = os.path.join(tmp, "clip.mp4")
         scaled_clip(args.input, clip, width, height, args.frames)
         n = open_source(clip).num_frames
-        modes = ("sequential", "overlapped") if args.sequential else ("overlapped",)
         for mode in modes:
+            _, overlap, on_gpu = PIPELINES[mode]
+            # A GPU device leaves torch's CPU pool idle; on these 2 cores its threads' spinning
+            # between the hand-over's few CPU tensor ops cost ~50 ms of CPU a frame.
+            threads = args.threads or (1 if on_gpu else torch.get_num_threads())
             best = None
             for r in range(args.repeat):
                 timers = Timers()
                 out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
-                t0 = time.perf_counter()
-                dreamer = Dreamer(settings, args.device)
-                load = time.perf_counter() - t0
-                cpu0 = _cpu()
-                with device_stand_in(args.device_ms), instrumented(timers):
-                    render.dream_video(clip, out, settings, video, run_options(args.device, mode == "overlapped"),
-                                       dreamer=SleepDreamer(dreamer, timers, args.dream_ms))
-                total = time.perf_counter() - t0
+                with torch_threads(threads):
+                    t0 = time.perf_counter()
+                    dreamer = Dreamer(settings, args.device)
+                    load = time.perf_counter() - t0
+                    cpu0 = _cpu()
+                    with device_stand_in(args.carry_ms if on_gpu else None), instrumented(timers):
+                        render.dream_video(clip, out, settings, video, run_options(args.device, overlap),
+                                           dreamer=SleepDreamer(dreamer, timers, args.dream_ms))
+                    total = time.perf_counter() - t0
                 cpu = [b - a for a, b in zip(cpu0, _cpu())]
                 if best is None or total < best[0]:
-                    best = (total, load, timers.t, cpu)
-            results[mode] = best
-    model = "" if args.device_ms is None else f" and the carry by a {args.device_ms:g} ms wait (a GPU device's model)"
-    print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait{model}: {os.path.basename(args.input)} "
+                    best = (total, load, timers.t, cpu, timers.c)
+                    t0s[mode] = t0
+            results[mode] = best + (threads,)
+    print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait: {os.path.basename(args.input)} "
           f"scaled to {width}x{height}, {n} frames, preset {args.preset}, flow {video.flow} "
-          f"(max side {video.flow_max_side or 'full'}); "
-          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; best of {args.repeat}")
-    print(f"{'CPU time per frame, ms (any thread)':40s}" + "".join(f"{m:>12s}" for m in results))
+          f"(max side {video.flow_max_side or 'full'}); {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
+          f"best of {args.repeat}")
+    for mode in results:
+        label, overlap, on_gpu = PIPELINES[mode]
+        what = (f"the carry too is a {args.carry_ms:g} ms wait (it runs on the dream's device)" if on_gpu
+                else "the carry computed on this CPU (the device here)")
+        print(f"  {label}: {'overlapped' if overlap else 'every stage in the loop'}, {what}, "
+              f"torch CPU threads {results[mode][-1]}")
+    print(f"{'per frame, ms: wall (CPU) of each stage':40s}" + "".join(f"{PIPELINES[m][0]:>18s}" for m in results))
     for name in stages + ("flow_wait",):
-        row = [sum(t.get(name, [])) / n * 1000 for _, _, t, _ in results.values()]
-        print(f"{name:40s}" + "".join(f"{v:12.1f}" for v in row))
-    print(f"{'CPU time per frame, ms: this process':40s}" + "".join(f"{1000 * c[0] / n:12.1f}" for *_, c in results.values()))
-    print(f"{'CPU time per frame, ms: ffmpeg':40s}" + "".join(f"{1000 * c[1] / n:12.1f}" for *_, c in results.values()))
-    print(f"{'model load (s)':40s}" + "".join(f"{load:12.2f}" for _, load, _, _ in results.values()))
-    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{t:12.2f}" for t, _, _, _ in results.values()))
-    for mode, (total, _, _, _) in results.items():
-        print(f"{mode}: {n} frames in {total:.2f} s")
-    print(f"frames/s {n / results['overlapped'][0]:.1f}")
+        row = [(sum(t.get(name, [])) / n * 1000, sum(c.get(name, [])) / n * 1000) for _, _, t, _, c, _ in results.values()]
+        print(f"{name:40s}" + "".join(f"{w:11.1f} ({c:4.1f})" for w, c in row))
+    print(f"{'CPU time per frame, ms: this process':40s}" + "".join(f"{1000 * c[0] / n:18.1f}" for _, _, _, c, *_ in results.values()))
+    print(f"{'CPU time per frame, ms: ffmpeg':40s}" + "".join(f"{1000 * c[1] / n:18.1f}" for _, _, _, c, *_ in results.values()))
+    print(f"{'model load (s)':40s}" + "".join(f"{load:18.2f}" for _, load, *_ in results.values()))
+    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{t:18.2f}" for t, *_ in results.values()))
+    for mode, (total, _, t, *_) in results.items():
+        at = t.get("saved_at", [])
+        if len(at) > 1:  # from the start of the render to the first save, the steady rate, the rest
+            print(f"{PIPELINES[mode][0]}: first frame saved at {at[0] - t0s[mode]:.2f} s, then "
+                  f"{(len(at) - 1) / (at[-1] - at[0]):.1f} frames/s, {total - (at[-1] - t0s[mode]):.2f} s after "
+                  f"the last save (the encode's end, the join)")
+    for mode, (total, *_) in results.items():
+        print(f"{PIPELINES[mode][0]}: {n} frames in {total:.2f} s, frames/s {n / total:.1f}")
+    main_mode = "device" if "device" in results else "cpu"
+    print(f"frames/s {n / results[main_mode][0]:.1f}")
     return 0
 
 
@@ -306,8 +360,11 @@ def main(argv=None) -> int:
                     help="temporal term weight (default: VideoSettings'; 0 = the method before it)")
     ap.add_argument("--dream-ms", type=float,
                     help="replace the dream by a wait of this many ms (a fast GPU's stand-in): prints frames/s")
-    ap.add_argument("--device-ms", type=float,
-                    help="with --dream-ms: replace the carry by a wait too (a model of a GPU device; see the docstring)")
+    ap.add_argument("--carry", choices=("both", "device", "cpu"), default="both",
+                    help="with --dream-ms: the carry on a modelled GPU device (a wait), computed on this CPU, "
+                         "or both pipelines (default); frames/s N is the GPU model's")
+    ap.add_argument("--carry-ms", type=float, default=2.0,
+                    help="with --dream-ms: the modelled device's carry, ms a frame (default 2)")
     ap.add_argument("--flow-max-side", type=int,
                     help="with --dream-ms: estimate flows at this long side (VideoSettings.flow_max_side; 0 = full size)")
     ap.add_argument("--sequential", action="store_true",
@@ -315,7 +372,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.frames < 3:
         ap.error("--frames must be at least 3")
-    if args.threads:
+    if args.threads and args.dream_ms is None:
         torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.dream_ms is not None:

@@ -5,6 +5,7 @@ real process killed with SIGKILL while it writes. The overlapped render must giv
 sequential one (RunOptions(overlap=False)), whatever the pool's size.
 """
 
+import io
 import os
 import shutil
 import signal
@@ -184,6 +185,19 @@ def test_stored_png_is_a_lossless_checked_png():
     assert png_intact(data) and not png_intact(data[:-5]) and not png_intact(data[:60] + b"x" + data[61:])
     back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
     assert np.array_equal(back, rgb)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (15, 1456), (30, 1456), (40, 1000), (3, 21846)])
+def test_stored_png_spans_zlib_blocks(size):
+    """Stored blocks hold at most 65535 bytes: one row and less, exactly one and two blocks
+    (15 and 30 rows of 4369 bytes), many blocks with a short last one, a row longer than a block."""
+    from PIL import Image
+
+    rgb = np.random.default_rng(size[1]).integers(0, 256, (*size, 3), dtype=np.uint8)
+    data = png_stored(rgb)
+    assert png_intact(data)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), rgb)
+    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1], rgb)
 
 
 # ------------------------------------------------------------------------------ kill -9 mid-write

@@ -51,6 +51,8 @@ def unit(u8: torch.Tensor) -> torch.Tensor:
     """(1, 3, H, W) uint8 (any memory layout) -> float32 in [0, 1], contiguous: a frame as saved,
     as the carry reads it (the values of :func:`to_unit` and :func:`to_tensor`)."""
     out = torch.empty(u8.shape, dtype=torch.float32, device=u8.device)
+    if u8.is_contiguous():  # one pass (on a CPU ~2x quicker; from a permuted layout, slower)
+        return torch.div(u8, 255.0, out=out)
     return out.copy_(u8).div_(255.0)
 
 

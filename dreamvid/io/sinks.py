@@ -261,8 +261,12 @@ class FfmpegSink(FrameSink):
                                 f"(best) to {hi} (smallest)")
         # RGB -> YUV with the BT.709 matrix, and say so in the stream: players guess BT.709 for
         # untagged HD but BT.601 for SD, so an untagged file shifts colours in one of the two.
-        colour = ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-colorspace", "bt709",
-                  "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+        # One filter thread: the conversion is a few ms a frame, and ffmpeg's default pool (a
+        # thread per core, woken every frame) cost a 1080p encode ~13 ms of CPU a frame more on 2
+        # cores, in system time (bench/RESULTS.md). The same bytes either way.
+        colour = ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-filter_threads", "1",
+                  "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+                  "-color_range", "tv"]
         if kind == "mp4":
             # veryfast: 3x quicker than medium (13 vs 40 ms a 640x360 frame here), so encoding
             # stays a small share of a frame's time; CRF keeps the quality, files grow a little.

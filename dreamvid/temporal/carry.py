@@ -110,16 +110,16 @@ def carry_anchored(raw: torch.Tensor, prev_raw: torch.Tensor, prev_dream: torch.
     trust = anchor.frame_trust(motion.frame_size)
     residual = anchor.sample()
     # The one-step carry only where it counts (trust < 1 and c > 0): lerp gives `residual` itself,
-    # exactly, where the trust is 1, and c zeroes the rest.
+    # exactly, where the trust is 1 (whatever it blends it with), and c zeroes the rest.
     need = ((trust < 1.0) & (c > 0.0)).reshape(-1)
     pixels = need.nonzero().squeeze(1)
     if pixels.numel() == 0:
         return _finish(raw, residual.mul_(c), blend, c, motion, target=True)
     one_step = prev_dream - prev_raw
     if pixels.numel() > SPARSE_BELOW * need.numel():
-        residual = warp(one_step, None, CHAINED_KERNEL, motion.frame_grid()).lerp_(residual, trust)
-    else:  # the same values at those pixels
-        chained = warp_at(one_step, motion.frame_grid(), pixels, CHAINED_KERNEL).view(1, 3, -1)
-        flat, t = residual.view(1, 3, -1), trust.view(1, 1, -1)
-        flat[:, :, pixels] = chained.lerp_(flat[:, :, pixels], t[:, :, pixels])
-    return _finish(raw, residual.mul_(c), blend, c, motion, target=True)
+        chained = warp(one_step, None, CHAINED_KERNEL, motion.frame_grid())
+    else:  # the same values at those pixels, 0 elsewhere (where the trust is 1 or c is 0)
+        chained = torch.zeros_like(residual)
+        at = warp_at(one_step, motion.frame_grid(), pixels, CHAINED_KERNEL)
+        chained.view(1, 3, -1).index_copy_(2, pixels, at.view(1, 3, -1))
+    return _finish(raw, chained.lerp_(residual, trust).mul_(c), blend, c, motion, target=True)

@@ -83,7 +83,7 @@ def warp_at(img: torch.Tensor, grid: torch.Tensor, pixels: torch.Tensor, kernel:
     """:func:`warp` by the :func:`warp_grid` `grid`, at the pixels with flat indices `pixels`
     ``(K,)`` only: ``(N, C, 1, K)``, the values :func:`warp` gives there (grid_sample reads each
     output pixel at its own position alone)."""
-    return _grid_sample(img, grid.view(1, 1, -1, 2)[:, :, pixels], kernel)
+    return _grid_sample(img, grid.view(-1, 2).index_select(0, pixels)[None, None], kernel)
 
 
 def _sample_lanczos(img: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
