@@ -28,12 +28,12 @@ def test_pipeline_stand_in_reports_both_pipelines_and_a_rate():
     assert "GPU model: overlapped, the carry too is a 2 ms wait" in text
     assert "carry on CPU: overlapped, the carry computed on this CPU" in text
     rates = {m: float(r) for m, r in re.findall(r"^(GPU model|carry on CPU): 5 frames in [\d.]+ s, frames/s ([\d.]+)$",
-                                                   text, re.M)}
+                                                   text, re.MULTILINE)}
     assert set(rates) == {"GPU model", "carry on CPU"} and all(r > 0 for r in rates.values())
-    main = re.findall(r"^frames/s ([\d.]+)$", text, re.M)
+    main = re.findall(r"^frames/s ([\d.]+)$", text, re.MULTILINE)
     assert main == [f"{rates['GPU model']:.1f}"]
     # Every stage was observed in the carry-on-CPU render (its carry and motion took time there)
     # and the modelled carry took none of the CPU's.
-    rows = dict(re.findall(r"^(\w+)\s+([\d. ()]+)$", text, re.M))
+    rows = dict(re.findall(r"^(\w+)\s+([\d. ()]+)$", text, re.MULTILINE))
     carry = [float(v) for v in re.findall(r"[\d.]+", rows["carry"])]
     assert carry[2] > 0 and carry[1] < carry[3]
