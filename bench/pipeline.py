@@ -62,7 +62,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from typing import Dict, List
+from typing import Dict, List, NamedTuple
 
 import torch
 
@@ -108,11 +108,6 @@ class Timers:
                 return fn(*a, **k)
             finally:
                 self.add(name, time.perf_counter() - t0, time.thread_time() - c0)
-        return timed
-
-    def wrap_method(self, name: str, fn):
-        def timed(obj, *a, **k):
-            return self.wrap(name, fn)(obj, *a, **k)
         return timed
 
     def wrap_iter(self, name: str, it):
@@ -177,8 +172,8 @@ def instrumented(timers: Timers, overlap: bool = True):
                        time.thread_time() - c0 - (sum(timers.c.get("flow_wait", [])) - waited_cpu))
 
     render.VideoJob._carry = carry_timed
-    render.VideoJob._motion = timers.wrap_method("motion", saved[render.VideoJob, "_motion"])
-    render.VideoJob._dream = timers.wrap_method("frame_loop", saved[render.VideoJob, "_dream"])
+    render.VideoJob._motion = timers.wrap("motion", saved[render.VideoJob, "_motion"])  # binds as a method
+    render.VideoJob._dream = timers.wrap("frame_loop", saved[render.VideoJob, "_dream"])
     ahead.estimate_flows = timers.wrap("flows", saved[ahead, "estimate_flows"])
     ahead.result = timers.wrap("flow_wait", saved[ahead, "result"])
     Checkpoint.save = timers.wrap("save", save_timed)
@@ -272,6 +267,20 @@ def run_options(device: str, overlap: bool) -> RunOptions:
     return RunOptions(device=device, overlap=overlap)
 
 
+class StandInRun(NamedTuple):
+    """The fastest of a stand-in pipeline's renders: wall seconds (model load to joined mp4), the
+    model load, when it started (perf_counter), its timers, the process's and ffmpeg's CPU
+    seconds, torch's CPU threads."""
+
+    total: float
+    load: float
+    t0: float
+    timers: "Timers"
+    cpu: float
+    ffmpeg_cpu: float
+    threads: int
+
+
 #: The stand-in's pipelines: (column, overlapped, carry modelled on a GPU device).
 PIPELINES = {"device": ("GPU model", True, True), "cpu": ("carry on CPU", True, False),
              "sequential": ("sequential", False, False)}
@@ -284,7 +293,7 @@ def stand_in(args, width: int, height: int) -> int:
     stages = ("decode", "flows", "motion", "carry", "dream_first", "dream_next", "frame_loop", "save", "encode")
     modes = {"both": ["device", "cpu"], "device": ["device"], "cpu": ["cpu"]}[args.carry]
     modes += ["sequential"] if args.sequential else []
-    results, t0s = {}, {}
+    results: Dict[str, StandInRun] = {}
     with tempfile.TemporaryDirectory(prefix="dreamvid-bench-") as tmp:
         clip = os.path.join(tmp, "clip.mp4")
         scaled_clip(args.input, clip, width, height, args.frames)
@@ -294,7 +303,6 @@ def stand_in(args, width: int, height: int) -> int:
             # A GPU device leaves torch's CPU pool idle; on these 2 cores its threads' spinning
             # between the hand-over's few CPU tensor ops cost ~50 ms of CPU a frame.
             threads = args.threads or (1 if on_gpu else torch.get_num_threads())
-            best = None
             for r in range(args.repeat):
                 timers = Timers()
                 out = os.path.join(tmp, f"out-{mode}-{r}.mp4")
@@ -308,38 +316,37 @@ def stand_in(args, width: int, height: int) -> int:
                                            dreamer=SleepDreamer(dreamer, timers, args.dream_ms))
                     total = time.perf_counter() - t0
                 cpu = [b - a for a, b in zip(cpu0, _cpu())]
-                if best is None or total < best[0]:
-                    best = (total, load, timers.t, cpu, timers.c)
-                    t0s[mode] = t0
-            results[mode] = best + (threads,)
+                if mode not in results or total < results[mode].total:
+                    results[mode] = StandInRun(total, load, t0, timers, *cpu, threads)
     print(f"dreamvid pipeline, dream replaced by a {args.dream_ms:g} ms wait: {os.path.basename(args.input)} "
           f"scaled to {width}x{height}, {n} frames, preset {args.preset}, flow {video.flow} "
           f"(max side {video.flow_max_side or 'full'}); {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
           f"best of {args.repeat}")
-    for mode in results:
+    for mode, run in results.items():
         label, overlap, on_gpu = PIPELINES[mode]
         what = (f"the carry too is a {args.carry_ms:g} ms wait (it runs on the dream's device)" if on_gpu
                 else "the carry computed on this CPU (the device here)")
         print(f"  {label}: {'overlapped' if overlap else 'every stage in the loop'}, {what}, "
-              f"torch CPU threads {results[mode][-1]}")
+              f"torch CPU threads {run.threads}")
+    runs = results.values()
     print(f"{'per frame, ms: wall (CPU) of each stage':40s}" + "".join(f"{PIPELINES[m][0]:>18s}" for m in results))
     for name in stages + ("flow_wait",):
-        row = [(sum(t.get(name, [])) / n * 1000, sum(c.get(name, [])) / n * 1000) for _, _, t, _, c, _ in results.values()]
+        row = [(sum(r.timers.t.get(name, [])) / n * 1000, sum(r.timers.c.get(name, [])) / n * 1000) for r in runs]
         print(f"{name:40s}" + "".join(f"{w:11.1f} ({c:4.1f})" for w, c in row))
-    print(f"{'CPU time per frame, ms: this process':40s}" + "".join(f"{1000 * c[0] / n:18.1f}" for _, _, _, c, *_ in results.values()))
-    print(f"{'CPU time per frame, ms: ffmpeg':40s}" + "".join(f"{1000 * c[1] / n:18.1f}" for _, _, _, c, *_ in results.values()))
-    print(f"{'model load (s)':40s}" + "".join(f"{load:18.2f}" for _, load, *_ in results.values()))
-    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{t:18.2f}" for t, *_ in results.values()))
-    for mode, (total, _, t, *_) in results.items():
-        at = t.get("saved_at", [])
+    print(f"{'CPU time per frame, ms: this process':40s}" + "".join(f"{1000 * r.cpu / n:18.1f}" for r in runs))
+    print(f"{'CPU time per frame, ms: ffmpeg':40s}" + "".join(f"{1000 * r.ffmpeg_cpu / n:18.1f}" for r in runs))
+    print(f"{'model load (s)':40s}" + "".join(f"{r.load:18.2f}" for r in runs))
+    print(f"{'whole render incl. load and encode (s)':40s}" + "".join(f"{r.total:18.2f}" for r in runs))
+    for mode, run in results.items():
+        at = run.timers.t.get("saved_at", [])
         if len(at) > 1:  # from the start of the render to the first save, the steady rate, the rest
-            print(f"{PIPELINES[mode][0]}: first frame saved at {at[0] - t0s[mode]:.2f} s, then "
-                  f"{(len(at) - 1) / (at[-1] - at[0]):.1f} frames/s, {total - (at[-1] - t0s[mode]):.2f} s after "
+            print(f"{PIPELINES[mode][0]}: first frame saved at {at[0] - run.t0:.2f} s, then "
+                  f"{(len(at) - 1) / (at[-1] - at[0]):.1f} frames/s, {run.total - (at[-1] - run.t0):.2f} s after "
                   f"the last save (the encode's end, the join)")
-    for mode, (total, *_) in results.items():
-        print(f"{PIPELINES[mode][0]}: {n} frames in {total:.2f} s, frames/s {n / total:.1f}")
+    for mode, run in results.items():
+        print(f"{PIPELINES[mode][0]}: {n} frames in {run.total:.2f} s, frames/s {n / run.total:.1f}")
     main_mode = "device" if "device" in results else "cpu"
-    print(f"frames/s {n / results[main_mode][0]:.1f}")
+    print(f"frames/s {n / results[main_mode].total:.1f}")
     return 0
 
 

@@ -18,11 +18,11 @@ and when the last one is in, ``chunk_c.mp4`` is renamed into the checkpoint (fro
 name) and the chunk's PNGs deleted, but for the last saved frames, which a resume carries from. A
 stop loses only the open chunk's partial encode: the next run feeds that chunk's saved frames to
 a new encoder first (the same frames in the same order: the same bytes). Chunk boundaries are
-fixed by frame index, so where a run was stopped never changes the output. At the end the chunks are joined
-without re-encoding, the audio muxed once: disk in use stays about the output so far plus one
-chunk of PNGs, and finishing costs seconds. GIF outputs need a palette from all frames and zoom
-loops play their frames out of order: they keep every frame until the end. Folder outputs get
-hard links to the checkpoint's PNGs (no second copy).
+fixed by frame index, so where a run was stopped never changes the output. At the end the chunks
+are joined without re-encoding, the audio muxed once: disk in use stays about the output so far
+plus one chunk of PNGs, and finishing costs seconds. GIF outputs need a palette from all frames
+and zoom loops play their frames out of order: they keep every frame until the end. Folder
+outputs get hard links to the checkpoint's PNGs (no second copy).
 """
 
 from __future__ import annotations

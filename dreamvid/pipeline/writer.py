@@ -3,11 +3,12 @@
 The loop hands each finished frame to :class:`FrameWriter` and goes on dreaming; one thread saves
 the frames in the order they were handed over (``Checkpoint.save``: lossless, atomic, fsynced, the
 manifest advanced only once the frame is durable) and runs ``after_save(k, frame)`` after each
-(the chunk encodes). One thread and a FIFO keep the checkpoint's invariant: frame k+1 is never saved before
-frame k, so a kill at any moment leaves an unbroken run 0 … k on disk and an exact resume. At most
-`depth` frames wait (the loop blocks beyond that: memory stays bounded, and a slow disk slows the
-render instead of piling frames up). A failed save stops the writer (nothing later is saved: it
-would leave a gap) and its error is raised in the loop at the next hand-over or at :meth:`flush`.
+(the chunk encodes). One thread and a FIFO keep the checkpoint's invariant: frame k+1 is never
+saved before frame k, so a kill at any moment leaves an unbroken run 0 … k on disk and an exact
+resume. At most `depth` frames wait (the loop blocks beyond that: memory stays bounded, and a
+slow disk slows the render instead of piling frames up). A failed save stops the writer (nothing
+later is saved: it would leave a gap) and its error is raised in the loop at the next hand-over
+or at :meth:`flush`.
 """
 
 from __future__ import annotations

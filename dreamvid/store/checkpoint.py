@@ -88,12 +88,16 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
+#: The most a zlib "stored" block holds (its LEN field is 16 bits).
+_STORED_MAX = 65535
+
+
 def png_stored(rgb: np.ndarray) -> bytes:
     """RGB uint8 (H, W, 3) as an uncompressed PNG: no row filters, zlib "stored" blocks, one IDAT.
 
     Lossless and an ordinary PNG (any decoder reads it, png_intact checks it). The zlib stream is
     laid out here rather than by ``zlib.compress(level=0)``, which copies through small buffers:
-    one buffer, two copies, one Adler-32 and one CRC (1080p: ~6 ms; zlib's level 0 ~18 ms;
+    one buffer, two copies, one Adler-32 and one CRC (1080p: ~10 ms; zlib's level 0 ~18 ms;
     OpenCV's level 0, which still filters every row, ~120 ms).
     """
     h, w, c = rgb.shape
@@ -128,10 +132,6 @@ def png_stored(rgb: np.ndarray) -> bytes:
     out[tail:tail + 4] = np.frombuffer(struct.pack(">I", zlib.crc32(z, zlib.crc32(b"IDAT"))), np.uint8)
     out[tail + 4:] = np.frombuffer(_png_chunk(b"IEND", b""), np.uint8)
     return out.tobytes()
-
-
-#: The most a zlib "stored" block holds (its LEN field is 16 bits).
-_STORED_MAX = 65535
 
 
 # -- differences, readable -----------------------------------------------------------------
@@ -215,8 +215,9 @@ class Checkpoint:
         self.total = total
         # Streamed renders: frames [a + c·n, a + (c+1)·n) of the span [a, b) (all frames unless
         # given) are encoded into chunk c as they are saved (pipeline/job.py, ChunkEncoder), and
-        # their PNGs deleted once it is complete (but for the last saved frames, which the carry needs). Frames outside the span stay PNGs (a
-        # segment's cross-faded first frames and its lead-out, which the driver blends).
+        # their PNGs deleted once it is complete (but for the last saved frames, which the carry
+        # needs). Frames outside the span stay PNGs (a segment's cross-faded first frames and its
+        # lead-out, which the driver blends).
         self.chunk_frames, self.chunk_ext = chunk_frames, chunk_ext
         span = range(0, total) if chunk_span is None else chunk_span
         self.chunk_from, self.chunk_until = span.start, min(span.stop, total)
