@@ -13,6 +13,7 @@ from dreamvid.io.images import read_image
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
 PHOTO = os.path.join(SAMPLES, "coffee.jpg")
+VIDEO = os.path.join(SAMPLES, "bunny.mp4")
 QUICK = ["--max-side", "96", "--iterations", "2", "--octaves", "2", "--quiet"]
 
 
@@ -115,6 +116,19 @@ def test_existing_output_untouched_on_failure(tmp_path, capsys):
     code, _, err = run(capsys, PHOTO, "-o", out, "--layers", "nope")
     assert code == 2
     assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("ext,quality,words", [("mp4", "99", ["quality 99", "mp4", "0", "51"]),
+                                                ("webm", "-1", ["quality -1", "webm", "0", "63"])])
+def test_video_quality_out_of_range_before_any_frame(tmp_path, capsys, ext, quality, words):
+    """The encoder's CRF range is checked before the render starts: no frame dreamed, no
+    checkpoint left, an existing output untouched."""
+    out = tmp_path / f"keep.{ext}"
+    out.write_bytes(b"precious")
+    code, _, err = run(capsys, VIDEO, "-o", out, "--quality", quality, "--end", "3", "--quiet")
+    assert_one_line_error(code, err, *words)
+    assert out.read_bytes() == b"precious"
+    assert sorted(os.listdir(tmp_path)) == [f"keep.{ext}"]
 
 
 def test_console_script_and_module_entry_points(tmp_path):

@@ -254,11 +254,7 @@ class FfmpegSink(FrameSink):
             return ["-filter_complex",
                     "[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse=dither=sierra2_4a",
                     "-loop", "0"]  # 0 = loop forever (writes the NETSCAPE2.0 extension)
-        crf = DEFAULT_CRF[kind] if quality is None else int(quality)
-        lo, hi = CRF_RANGE[kind]
-        if not lo <= crf <= hi:
-            raise DreamvidError(f"quality {quality} out of range for {kind}: use a CRF from {lo} "
-                                f"(best) to {hi} (smallest)")
+        crf = crf_for(kind, quality)
         # RGB -> YUV with the BT.709 matrix, and say so in the stream: players guess BT.709 for
         # untagged HD but BT.601 for SD, so an untagged file shifts colours in one of the two.
         # One filter thread: the conversion is a few ms a frame, and ffmpeg's default pool (a
@@ -357,6 +353,17 @@ def _audio_args(kind: str, audio: AudioSpec, duration: float) -> List[str]:
             "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
             "-af", f"aformat=channel_layouts={layouts}", *codec,
             *(["-movflags", "+faststart"] if kind == "mp4" else [])]
+
+
+def crf_for(kind: str, quality: Optional[int]) -> int:
+    """The CRF an mp4 or webm of `kind` is encoded with (`quality`, or the format's default);
+    DreamvidError when it is out of the encoder's range."""
+    crf = DEFAULT_CRF[kind] if quality is None else int(quality)
+    lo, hi = CRF_RANGE[kind]
+    if not lo <= crf <= hi:
+        raise DreamvidError(f"quality {quality} out of range for {kind}: use a CRF from {lo} "
+                            f"(best) to {hi} (smallest)")
+    return crf
 
 
 def join_chunks(parts: List[str], output: str, frames: int, fps: Fraction,

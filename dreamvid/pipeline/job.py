@@ -37,7 +37,7 @@ import numpy as np
 from ..config.settings import RunOptions
 from ..core.atomic import remove_stale_temporaries
 from ..errors import Cancelled, DreamvidError
-from ..io.sinks import AudioSpec, FfmpegSink, FolderSink, join_chunks, open_sink, output_kind
+from ..io.sinks import CRF_RANGE, AudioSpec, FfmpegSink, FolderSink, crf_for, join_chunks, open_sink, output_kind
 from ..store.checkpoint import Checkpoint, DamagedFrame, checkpoint_folder
 from .events import Reporter
 from .writer import FrameWriter, InlineWriter
@@ -101,6 +101,8 @@ def run_job(job: FrameJob, output: str, run: RunOptions, reporter: Reporter, enc
     else:  # a segment has no output of its own
         kind, span = segment_chunks if segment_chunks else ("folder", None)
         stream = segment_chunks is not None and kind in ("mp4", "webm") and bool(run.chunk_frames)
+    if kind in CRF_RANGE:  # a quality the encoder refuses is said before any frame is dreamed
+        crf_for(kind, run.quality)
     identity = job.identity()
     if stream:  # chunks already encoded must match: the format and quality are part of the run
         identity["stream"] = {"kind": kind, "chunk_frames": run.chunk_frames, "quality": run.quality}
